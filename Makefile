@@ -1,0 +1,37 @@
+# gatebook developer tasks. `make test` is what CI runs (see .ci/run).
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo bench lint clean
+
+venv: $(VENV)/.stamp
+
+# Re-installs only when pyproject.toml changes (or the venv is missing).
+$(VENV)/.stamp: pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(VENV)/.bench-stamp: $(VENV)/.stamp pyproject.toml
+	$(VPY) -m pip install -q -e '.[bench]'
+	@touch $@
+
+test: venv
+	bash scripts/ensure-postgres.sh
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+demo: venv
+	bash examples/demo.sh
+
+bench: venv $(VENV)/.bench-stamp
+	$(VPY) benchmarks/run_all.py
+
+lint:
+	@echo "lint: nothing configured"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from gatebook.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Capture what a run is: its provenance (code, environment, machine) and its params."""

@@ -1,0 +1,615 @@
+"""The provenance of a run: code version, working-tree patch, interpreter, packages, machine.
+
+Contract shared by every public function here: **nothing raises for environment
+reasons**. No git, a directory that is not a repository, a repository without commits,
+a missing ``nvidia-smi``, an unknown user id... each yields ``None`` / ``[]`` / ``{}``
+for the part that cannot be known, and everything else is still returned.
+
+Collection is meant to be cheap (a few ``git`` processes with timeouts,
+``importlib.metadata`` rather than pip), and importing this module only pulls in the
+standard library's light modules; heavier ones are imported inside the functions.
+
+Secrets never leave this module in clear: environment variables whose *name* looks
+secret are replaced by ``"***"``, passwords embedded in URLs are masked, and git remote
+URLs lose their credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = [
+    "MAX_UNTRACKED_BYTES",
+    "MAX_UNTRACKED_FILES",
+    "MAX_UNTRACKED_TOTAL_BYTES",
+    "REDACTED",
+    "SECRET_NAME_PATTERNS",
+    "collect",
+    "files_changed_between",
+    "git_info",
+    "gpus",
+    "is_secret_name",
+    "packages",
+    "python_info",
+    "redact_env",
+    "redact_url",
+    "seeds_from_params",
+    "strip_credentials",
+    "system_info",
+]
+
+#: Substrings (upper case) of environment variable names whose values are redacted.
+SECRET_NAME_PATTERNS: tuple[str, ...] = (
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PWD",
+    "CREDENTIAL",
+    "AUTH",
+    "PRIVATE",
+    "COOKIE",
+    "SESSION",
+    "SIGNATURE",
+    "DSN",
+)
+
+#: Names that match a pattern but hold no secret (the shell's current / previous directory).
+_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
+
+#: The replacement text for a redacted value.
+REDACTED = "***"
+
+#: Untracked files larger than this are left out of the patch (they stay in ``dirty_files``).
+MAX_UNTRACKED_BYTES = 256 * 1024
+
+#: At most this many untracked files are read for the patch (an un-ignored virtualenv or
+#: data directory must not make collection slow); the rest go to ``patch_skipped``.
+MAX_UNTRACKED_FILES = 500
+
+#: Total size of the untracked files put in the patch; files past the budget are skipped.
+MAX_UNTRACKED_TOTAL_BYTES = 4 * 1024 * 1024
+
+_BINARY_SNIFF_BYTES = 8000  # like git: a NUL in the first 8000 bytes means binary
+
+_GIT_TIMEOUT = 10.0
+_GPU_TIMEOUT = 5.0
+
+# scheme://user:password@  (password may itself contain '@': the match runs to the last '@'
+# of the authority, which ends at whitespace, '/', '?' or '#').
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*):(?P<password>[^\s/?#]+)@"
+)
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^/?#\s]*)@")
+_TOKEN_SCHEMES = frozenset({"http", "https", "ftp", "ftps"})
+
+
+# -- git ------------------------------------------------------------------------------------------
+
+
+def _git(args: Sequence[str], cwd: str | Path, *, stdin: bytes | None = None,
+         timeout: float = _GIT_TIMEOUT) -> bytes | None:
+    """The stdout of ``git ARGS`` run in ``cwd``, or None if git is missing, fails or times out.
+
+    Output is made independent of the user's git configuration where it matters
+    (quoting, prefixes, colours), and git takes no optional locks, so a concurrent
+    ``git`` command of the user never meets a held ``index.lock``.
+    """
+    cmd = [
+        "git",
+        "-c", "core.quotepath=on",
+        "-c", "diff.noprefix=false",
+        "-c", "diff.mnemonicPrefix=false",
+        "-c", "diff.relative=false",
+        "-c", "diff.suppressBlankEmpty=false",
+        "-c", "color.ui=never",
+        *args,
+    ]
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout
+
+
+def _git_line(args: Sequence[str], cwd: str | Path) -> str | None:
+    """The first line of ``git ARGS``'s output, stripped; None when empty or failed."""
+    out = _git(args, cwd)
+    if not out:
+        return None
+    line = out.decode("utf-8", "replace").strip().splitlines()
+    return line[0] if line else None
+
+
+def _split_z(out: bytes | None) -> list[bytes]:
+    """NUL-separated git output as raw path entries (empty entries dropped)."""
+    if not out:
+        return []
+    return [part for part in out.split(b"\0") if part]
+
+
+def _empty_git_info() -> dict[str, Any]:
+    return {
+        "commit": None,
+        "branch": None,
+        "remote": None,
+        "dirty": False,
+        "root": None,
+        "dirty_files": [],
+        "patch": None,
+        "patch_skipped": [],
+    }
+
+
+def _remote_url(root: str) -> str | None:
+    """URL of the ``origin`` remote, else of the first configured remote, credentials stripped."""
+    out = _git(["config", "--get-regexp", r"^remote\..*\.url$"], root)
+    if not out:
+        return None
+    urls: list[tuple[str, str]] = []
+    for line in out.decode("utf-8", "replace").splitlines():
+        key, _, url = line.partition(" ")
+        name = key[len("remote."):-len(".url")] if key.endswith(".url") else key
+        if url:
+            urls.append((name, url.strip()))
+    if not urls:
+        return None
+    chosen = next((url for name, url in urls if name == "origin"), urls[0][1])
+    return strip_credentials(chosen)
+
+
+def _base_revision(root: str, commit: str | None) -> str | None:
+    """What the working tree is compared with: HEAD, or the empty tree before the first commit."""
+    if commit is not None:
+        return "HEAD"
+    out = _git(["hash-object", "-t", "tree", "--stdin"], root, stdin=b"")
+    return out.decode("ascii", "replace").strip() if out else None
+
+
+def git_info(cwd: str | Path) -> dict[str, Any]:
+    """The git state of the repository holding ``cwd``.
+
+    Returns a dict with:
+
+    - ``commit``: full sha of HEAD, or None (not a repository, no commit yet, no git).
+    - ``branch``: current branch name, or None (detached HEAD, not a repository).
+    - ``remote``: URL of ``origin`` (else of the first remote) without credentials, or None.
+    - ``dirty``: True when tracked files differ from HEAD or untracked (non-ignored) files exist.
+    - ``root``: the repository's top-level directory, or None.
+    - ``dirty_files``: sorted repo-relative paths changed vs HEAD plus untracked files.
+    - ``patch``: when dirty, ``git diff HEAD`` (text) followed by "new file" hunks for each
+      untracked UTF-8 text file of at most :data:`MAX_UNTRACKED_BYTES`, so that
+      ``git apply`` of it on ``commit`` restores those files exactly; otherwise None.
+      Changes to tracked *binary* files appear only as "Binary files differ".
+    - ``patch_skipped``: sorted untracked paths left out of the patch (too large, binary,
+      not UTF-8, unreadable, nested repositories).
+
+    Never raises for environment reasons.
+    """
+    info = _empty_git_info()
+    try:
+        path = Path(cwd)
+        if not path.is_dir():
+            return info
+        if shutil.which("git") is None:
+            return info
+        root = _git_line(["rev-parse", "--show-toplevel"], path)
+        if root is None:
+            return info
+        info["root"] = root
+        info["commit"] = _git_line(["rev-parse", "--verify", "-q", "HEAD^{commit}"], root)
+        info["branch"] = _git_line(["symbolic-ref", "-q", "--short", "HEAD"], root)
+        info["remote"] = _remote_url(root)
+        _fill_working_tree(info, root)
+    except Exception:  # noqa: BLE001 - provenance is best effort by contract
+        pass
+    return info
+
+
+def _fill_working_tree(info: dict[str, Any], root: str) -> None:
+    """Set ``dirty``, ``dirty_files``, ``patch`` and ``patch_skipped`` of ``info``."""
+    base = _base_revision(root, info["commit"])
+    tracked: list[bytes] = []
+    if base:
+        tracked = _split_z(_git(["diff", "--name-only", "-z", "--no-renames", base, "--"], root))
+    untracked = _split_z(_git(["ls-files", "--others", "--exclude-standard", "-z"], root))
+    names = {raw.decode("utf-8", "replace") for raw in tracked + untracked}
+    info["dirty_files"] = sorted(names)
+    info["dirty"] = bool(names)
+    if not names:
+        return
+    parts: list[str] = []
+    if tracked and base:
+        diff = _git(
+            ["diff", "--no-color", "--no-ext-diff", "--no-textconv",
+             "--src-prefix=a/", "--dst-prefix=b/", base, "--"],
+            root,
+        )
+        if diff:
+            parts.append(diff.decode("utf-8", "replace"))
+    hunks, skipped = _untracked_hunks(root, sorted(untracked))
+    parts.extend(hunks)
+    info["patch_skipped"] = sorted(skipped)
+    info["patch"] = "".join(parts) or None
+
+
+def _untracked_hunks(root: str, untracked: list[bytes]) -> tuple[list[str], list[str]]:
+    """"New file" diffs for the untracked paths that fit the budgets, and the skipped paths."""
+    hunks: list[str] = []
+    skipped: list[str] = []
+    budget = MAX_UNTRACKED_TOTAL_BYTES
+    for n, raw in enumerate(untracked):
+        hunk = _untracked_hunk(root, raw, budget) if n < MAX_UNTRACKED_FILES else None
+        if hunk is None:
+            skipped.append(raw.decode("utf-8", "replace"))
+        else:
+            hunks.append(hunk)
+            budget -= len(hunk)
+    return hunks, skipped
+
+
+def _untracked_hunk(root: str, raw: bytes, budget: int) -> str | None:
+    """A "new file" diff for the untracked path ``raw``, or None when it must be skipped.
+
+    Skipped: directories (nested repositories), files over :data:`MAX_UNTRACKED_BYTES` or
+    ``budget``, binary files (a NUL byte), non-UTF-8 files and unreadable files.
+    """
+    if raw.endswith(b"/"):  # a nested repository, listed as a directory
+        return None
+    rel = os.fsdecode(raw)
+    full = os.path.join(root, rel)
+    limit = max(0, min(MAX_UNTRACKED_BYTES, budget))
+    try:
+        if os.path.islink(full):
+            return _new_file_diff(rel, os.readlink(full), "120000")
+        st = os.stat(full)
+        if not os.path.isfile(full) or st.st_size > limit:
+            return None
+        with open(full, "rb") as fh:
+            head = fh.read(_BINARY_SNIFF_BYTES)
+            if b"\0" in head:
+                return None
+            data = head + fh.read(limit + 1 - len(head))
+        if len(data) > limit or b"\0" in data:
+            return None
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    mode = "100755" if st.st_mode & 0o100 else "100644"
+    return _new_file_diff(rel, text, mode)
+
+
+def _new_file_diff(rel: str, text: str, mode: str) -> str:
+    """The ``git diff`` text creating ``rel`` with content ``text`` and file ``mode``."""
+    a_name = _quote_path("a/" + rel)
+    b_name = _quote_path("b/" + rel)
+    header = f"diff --git {a_name} {b_name}\nnew file mode {mode}\n"
+    if not text:
+        return header
+    lines = text.split("\n")
+    ends_with_newline = lines[-1] == ""
+    if ends_with_newline:
+        lines.pop()
+    count = len(lines)
+    span = "1" if count == 1 else f"1,{count}"
+    body = "".join(f"+{line}\n" for line in lines)
+    if not ends_with_newline:
+        body += "\\ No newline at end of file\n"
+    return f"{header}--- /dev/null\n+++ {b_name}\n@@ -0,0 +{span} @@\n{body}"
+
+
+_C_ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r",
+              34: '\\"', 92: "\\\\"}
+
+
+def _quote_path(path: str) -> str:
+    """``path`` as git writes it in diff headers: C-quoted when it holds special bytes."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if not any(b < 0x20 or b >= 0x7F or b in (34, 92) for b in raw):
+        return path
+    out = []
+    for b in raw:
+        if b in _C_ESCAPES:
+            out.append(_C_ESCAPES[b])
+        elif b < 0x20 or b >= 0x7F:
+            out.append(f"\\{b:03o}")
+        else:
+            out.append(chr(b))
+    return '"' + "".join(out) + '"'
+
+
+def files_changed_between(cwd: str | Path, base_commit: str | None,
+                          head_commit: str | None) -> list[str]:
+    """Sorted repo-relative paths that differ between two commits (renames count twice).
+
+    Returns ``[]`` when either commit is None, looks like an option, or git fails.
+    """
+    if not base_commit or not head_commit:
+        return []
+    if base_commit.startswith("-") or head_commit.startswith("-"):
+        return []
+    try:
+        if not Path(cwd).is_dir():
+            return []
+        out = _git(["diff", "--name-only", "-z", "--no-renames", base_commit, head_commit, "--"], cwd)
+    except Exception:  # noqa: BLE001
+        return []
+    return sorted({raw.decode("utf-8", "replace") for raw in _split_z(out)})
+
+
+# -- interpreter, packages, machine ---------------------------------------------------------------
+
+
+def python_info() -> dict[str, Any]:
+    """``{"version", "implementation", "executable"}`` of the running interpreter."""
+    import platform
+
+    return {
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+    }
+
+
+def _normalise_name(name: str) -> str:
+    """A distribution name in PEP 503 normal form: lower case, runs of ``-_.`` as ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def packages() -> dict[str, str]:
+    """Installed distributions as ``{normalised name: version}``, sorted by name.
+
+    Uses ``importlib.metadata``; when a name is installed twice the first one on
+    ``sys.path`` (the one ``import`` finds) wins. Broken metadata is skipped.
+    """
+    try:
+        from importlib import metadata
+    except Exception:  # noqa: BLE001 # pragma: no cover
+        return {}
+    found: dict[str, str] = {}
+    try:
+        dists = list(metadata.distributions())
+    except Exception:  # noqa: BLE001
+        return {}
+    for dist in dists:
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:  # noqa: BLE001
+            continue
+        if not name or version is None:
+            continue
+        found.setdefault(_normalise_name(str(name)), str(version))
+    return dict(sorted(found.items()))
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(float(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def _gpus_from_nvidia_smi(exe: str) -> list[dict[str, Any]] | None:
+    """GPUs listed by ``nvidia-smi``, or None when it fails."""
+    try:
+        proc = subprocess.run(
+            [exe, "--query-gpu=index,name,memory.total,driver_version",
+             "--format=csv,noheader,nounits"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            timeout=_GPU_TIMEOUT, check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if proc.returncode != 0:
+        return None
+    result = []
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) < 4:
+            continue
+        index, memory, driver = fields[0], fields[-2], fields[-1]
+        name = ",".join(fields[1:-2]).strip()
+        result.append({"index": _int_or_none(index), "name": name,
+                       "memory_mb": _int_or_none(memory), "driver": driver})
+    return result
+
+
+def _gpus_from_pynvml() -> list[dict[str, Any]]:
+    """GPUs listed by NVML through ``pynvml``; [] when it is missing or fails."""
+    import importlib.util
+    import warnings
+
+    try:
+        if importlib.util.find_spec("pynvml") is None:
+            return []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pynvml  # type: ignore[import-not-found]
+    except Exception:  # noqa: BLE001
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001
+        return []
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        result = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total // (1024 * 1024)
+            result.append({"index": i, "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                           "memory_mb": int(memory), "driver": driver})
+        return result
+    except Exception:  # noqa: BLE001
+        return []
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def gpus() -> list[dict[str, Any]]:
+    """NVIDIA GPUs as ``[{"index", "name", "memory_mb", "driver"}]``; [] when none can be seen.
+
+    Asks ``nvidia-smi`` when it is on PATH (5 s timeout), else ``pynvml`` when importable.
+    """
+    try:
+        exe = shutil.which("nvidia-smi")
+        if exe is not None:
+            listed = _gpus_from_nvidia_smi(exe)
+            if listed is not None:
+                return listed
+        return _gpus_from_pynvml()
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def system_info() -> dict[str, Any]:
+    """``{"host", "user", "platform", "cpu_count"}``; a part that cannot be read is None."""
+    import getpass
+    import platform
+    import socket
+
+    def guarded(fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception:  # noqa: BLE001
+            return None
+
+    return {
+        "host": guarded(socket.gethostname),
+        "user": guarded(getpass.getuser),
+        "platform": guarded(platform.platform),
+        "cpu_count": guarded(os.cpu_count),
+    }
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """``url`` (or any text holding URLs) with each embedded password replaced by ``***``.
+
+    ``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``. The user name is kept;
+    text without ``scheme://user:password@`` is returned unchanged.
+    """
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{REDACTED}@", url)
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without credentials, for URLs that are shown and stored (git remotes).
+
+    A ``user:password@`` part is removed whatever the scheme; for http(s)/ftp(s) a bare
+    ``user@`` is removed too (it is commonly an access token). ``ssh://git@host/...`` and
+    scp-like ``git@host:path`` keep their user, which is not a secret.
+    """
+    match = _URL_USERINFO.match(url)
+    if match is None:
+        return url
+    userinfo = match.group("userinfo")
+    if ":" in userinfo or match.group("scheme").lower() in _TOKEN_SCHEMES:
+        return f"{match.group('scheme')}://{url[match.end():]}"
+    return url
+
+
+def is_secret_name(name: str) -> bool:
+    """True when an environment variable called ``name`` probably holds a secret."""
+    upper = name.upper()
+    if upper in _NOT_SECRET_NAMES:
+        return False
+    return any(pattern in upper for pattern in SECRET_NAME_PATTERNS)
+
+
+def redact_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``environ`` safe to store.
+
+    Values of variables whose name contains one of :data:`SECRET_NAME_PATTERNS`
+    (case-insensitive; ``PWD`` and ``OLDPWD`` excepted) become ``"***"``; in all other
+    values, passwords inside URLs are masked by :func:`redact_url`. Keys are sorted.
+    """
+    out: dict[str, str] = {}
+    for name in sorted(environ, key=str):
+        value = environ[name]
+        out[str(name)] = REDACTED if is_secret_name(str(name)) else redact_url(str(value))
+    return out
+
+
+# -- seeds and everything together ----------------------------------------------------------------
+
+
+def _is_seed_key(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1].lower()
+    return last == "seed" or last.endswith("_seed") or last.startswith("seed_")
+
+
+def seeds_from_params(params: Mapping[str, object],
+                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The random seeds among ``params`` plus ``PYTHONHASHSEED`` when it is set.
+
+    A param is a seed when the last component of its dotted key, lower-cased, is
+    ``seed``, ends with ``_seed`` or starts with ``seed_`` (nested mappings are flattened
+    first). ``environ`` defaults to ``os.environ``; ``PYTHONHASHSEED`` is reported under
+    that name.
+    """
+    from gatebook.serialize import flatten
+
+    env = os.environ if environ is None else environ
+    try:
+        flat = flatten(params)
+    except Exception:  # noqa: BLE001 - odd mappings: look at the top level only
+        flat = dict(params)
+    seeds: dict[str, Any] = {str(k): v for k, v in flat.items() if _is_seed_key(str(k))}
+    hash_seed = env.get("PYTHONHASHSEED")
+    if hash_seed is not None:
+        seeds["PYTHONHASHSEED"] = hash_seed
+    return seeds
+
+
+def collect(cwd: str | Path, *, environ: Mapping[str, str] | None = None,
+            include_packages: bool = True) -> tuple[dict[str, Any], str | None]:
+    """The provenance of a run started in ``cwd``, and its working-tree patch.
+
+    Returns ``(provenance, patch)`` where provenance is
+    ``{"git": git_info(cwd) without "patch", "python", "packages", "gpus", "system", "env"}``
+    (``packages`` is ``{}`` when ``include_packages`` is false; ``env`` is
+    :func:`redact_env` of ``environ``, default ``os.environ``) and ``patch`` is the
+    ``git_info`` patch or None. Never raises for environment reasons.
+    """
+    git = git_info(cwd)
+    patch = git.pop("patch", None)
+    env = os.environ if environ is None else environ
+    provenance = {
+        "git": git,
+        "python": python_info(),
+        "packages": packages() if include_packages else {},
+        "gpus": gpus(),
+        "system": system_info(),
+        "env": redact_env(env),
+    }
+    return provenance, patch

@@ -1,0 +1,98 @@
+"""Create run records and their provenance: shared by the API and the wrapper."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import time
+from typing import Sequence
+
+from gatebook.errors import GatebookError
+from gatebook.ids import new_run_id
+from gatebook.records import RunRecord, RunStatus
+from gatebook.store.base import ArtifactRow, Store, WriteBatch
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if it is gone."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:
+        return None
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
+
+
+def make_record(*, run_id: str | None = None, name: str | None, parent_id: str | None,
+                tags: Sequence[str], group: str | None, command: Sequence[str], cwd: str,
+                source: str, pid: int | None = None, created_at: float | None = None) -> RunRecord:
+    """A fresh ``running`` record owned by process ``pid`` (default: this one)."""
+    now = time.time() if created_at is None else created_at
+    pid = os.getpid() if pid is None else pid
+    return RunRecord(
+        id=run_id or new_run_id(now), name=name, status=RunStatus.RUNNING, created_at=now,
+        parent_id=parent_id, group=group, tags=tuple(dict.fromkeys(tags)), command=tuple(command),
+        cwd=cwd, host=socket.gethostname(), user=_user(), pid=pid, pid_start=process_start_time(pid),
+        heartbeat_at=now, source=source,
+    )
+
+
+def resolve_parent(store: Store, parent: str | None) -> str | None:
+    """The id of the parent run reference (NotFoundError when there is none)."""
+    if not parent:
+        return None
+    return store.resolve_run(parent).id
+
+
+def new_api_run(store: Store, *, name: str | None, parent: str | None, tags: Sequence[str],
+                group: str | None) -> RunRecord:
+    """Create the run a standalone ``gb.init()`` records into."""
+    record = make_record(name=name, parent_id=resolve_parent(store, parent), tags=tags, group=group,
+                         command=[sys.executable, *sys.argv], cwd=os.getcwd(), source="api")
+    store.create_run(record)
+    return record
+
+
+def provenance_batch(store: Store, run_id: str, cwd: str, *,
+                     environ: dict[str, str] | None = None) -> WriteBatch:
+    """Collect provenance of ``cwd`` and store it on the run; returns the patch artifact
+    (and nothing else) as a batch for the caller to write.
+
+    Provenance: git commit, branch, remote, dirty flag and dirty files; files changed
+    since the parent run's commit; Python; packages; GPUs; system; redacted env.
+    (Seeds are derived from params and env when the run is shown.)
+    """
+    from gatebook.capture import provenance as prov
+
+    env = dict(os.environ if environ is None else environ)
+    info, patch = prov.collect(cwd, environ=env)
+    git = info.get("git") or {}
+    parent_commit = None
+    try:
+        rec = store.get_run(run_id)
+        if rec.parent_id:
+            parent_commit = (store.get_run(rec.parent_id).provenance.get("git") or {}).get("commit")
+    except GatebookError:
+        rec = None
+    changed = prov.files_changed_between(cwd, parent_commit, git.get("commit")) if parent_commit else []
+    git["parent_commit"] = parent_commit
+    git["files_changed"] = sorted(set(changed) | set(git.get("dirty_files") or []))
+    info["git"] = git
+    store.update_run(run_id, provenance=info)
+    batch = WriteBatch()
+    if patch:
+        import hashlib
+
+        data = patch.encode("utf-8", "replace")
+        batch.artifacts.append(ArtifactRow(run_id, "git.patch", "patch", len(data),
+                                           hashlib.sha256(data).hexdigest(), time.time(), data))
+    return batch

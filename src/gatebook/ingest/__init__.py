@@ -1,0 +1,1 @@
+"""Doors into the ledger for metrics that do not come through the API."""

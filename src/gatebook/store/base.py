@@ -1,0 +1,225 @@
+"""The Store interface. Its docstrings are the contract every backend honours.
+
+Backends: :class:`gatebook.store.sql.SQLStore` (SQLAlchemy Core) with thin dialect
+modules for SQLite and PostgreSQL. The contract suite in
+``gatebook.testing.store_contract`` runs against each of them.
+
+Writes come in batches (:class:`WriteBatch`): the API writer and the wrapper collect
+points, params, notes, output chunks... and hand them over in one call, which the
+backend applies in one transaction. The single-item methods are batches of one.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from gatebook.records import Artifact, MetricStats, Note, RunRecord, RunStatus
+
+MetricRow = tuple[str, str, "int | None", "float | None", float]
+"""(run_id, key, step, value, ts). ``value`` None means NaN."""
+
+OutputChunk = tuple[int, float, str, str]
+"""(seq, ts, stream, data): a piece of a run's stdout or stderr."""
+
+
+@dataclass
+class ArtifactRow:
+    run_id: str
+    path: str
+    kind: str
+    size: int | None
+    sha256: str | None
+    ts: float
+    content: bytes | None = None
+
+
+@dataclass
+class EventRow:
+    run_id: str
+    ts: float
+    kind: str
+    step: int | None = None
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass
+class WriteBatch:
+    """Everything one flush writes, applied atomically by :meth:`Store.write`."""
+
+    metrics: list[MetricRow] = field(default_factory=list)
+    params: list[tuple[str, str, Mapping[str, Any]]] = field(default_factory=list)  # (run_id, source, flat)
+    summary: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (run_id, values)
+    notes: list[tuple[str, float, str]] = field(default_factory=list)  # (run_id, ts, text)
+    artifacts: list[ArtifactRow] = field(default_factory=list)
+    output: list[tuple[str, Sequence[OutputChunk]]] = field(default_factory=list)  # (run_id, chunks)
+    events: list[EventRow] = field(default_factory=list)
+    tags: list[tuple[str, Sequence[str]]] = field(default_factory=list)
+    heartbeats: list[tuple[str, float]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.metrics, self.params, self.summary, self.notes, self.artifacts,
+                    self.output, self.events, self.tags, self.heartbeats))
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Filters for :meth:`Store.list_runs`. Every filter is optional; all are ANDed.
+
+    ``name_glob`` uses shell wildcards (``*``, ``?``). ``since`` is seconds since the
+    epoch. ``sort`` is a column name (``created``, ``name``, ``status``, ``duration``)
+    with an optional leading ``-`` for descending; the default is newest first.
+    ``limit`` 0 means no limit.
+    """
+
+    name_glob: str | None = None
+    tags: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    group: str | None = None
+    parent_id: str | None = None
+    since: float | None = None
+    ids: tuple[str, ...] = ()
+    sort: str = "-created"
+    limit: int = 0
+
+
+class Store(abc.ABC):
+    """A ledger of runs.
+
+    Every method may raise :class:`gatebook.errors.StoreError` (with a message saying
+    what to do) when the ledger cannot be reached; no backend exception escapes.
+    Reads never block on writers for long; writes from many processes at once are
+    serialised by the backend and retried, never surfaced as "database is locked".
+    """
+
+    url: str
+
+    # -- runs ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run (its tags too). Raises StoreError if the id exists."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run: any RunRecord field but ``id``, ``tags`` and ``status``.
+
+        ``provenance`` is merged (top-level keys) into the stored provenance. An
+        unknown run id is ignored (the writer of a child may race the wrapper).
+        """
+
+    @abc.abstractmethod
+    def set_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        exit_code: int | None = None,
+        reason: str | None = None,
+        ended_at: float | None = None,
+        only_if: Sequence[RunStatus] | None = (RunStatus.RUNNING,),
+    ) -> bool:
+        """Move a run to ``status``; returns whether the row changed.
+
+        By default only a running run changes (so a ``stopped`` run is not later
+        overwritten by ``interrupted``); ``only_if=None`` changes it whatever it is.
+        Records a ``status`` event.
+        """
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with exactly this id; NotFoundError otherwise."""
+
+    @abc.abstractmethod
+    def resolve_run(self, ref: str) -> RunRecord:
+        """A run from a reference: exact id, then the latest run of that name, then an
+        id prefix. NotFoundError (naming similar names) or AmbiguousRunError."""
+
+    @abc.abstractmethod
+    def list_runs(self, query: RunQuery = RunQuery()) -> list[RunRecord]:
+        """Runs matching ``query``, in its sort order."""
+
+    @abc.abstractmethod
+    def count_runs(self) -> int:
+        """The number of runs in the ledger."""
+
+    # -- writes ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write(self, batch: WriteBatch) -> None:
+        """Apply a batch in one transaction: all of it is stored or none of it.
+
+        Params and summary values are upserted (a later value for a key replaces the
+        earlier one); metrics, notes, artifacts, output chunks and events append.
+        """
+
+    def log_metrics(self, rows: Sequence[MetricRow]) -> None:
+        self.write(WriteBatch(metrics=list(rows)))
+
+    def log_params(self, run_id: str, source: str, flat: Mapping[str, Any]) -> None:
+        self.write(WriteBatch(params=[(run_id, source, flat)]))
+
+    def set_summary(self, run_id: str, values: Mapping[str, Any]) -> None:
+        self.write(WriteBatch(summary=[(run_id, values)]))
+
+    def add_note(self, run_id: str, text: str, ts: float) -> None:
+        self.write(WriteBatch(notes=[(run_id, ts, text)]))
+
+    def add_artifact(self, row: ArtifactRow) -> None:
+        self.write(WriteBatch(artifacts=[row]))
+
+    def add_event(self, row: EventRow) -> None:
+        self.write(WriteBatch(events=[row]))
+
+    def add_tags(self, run_id: str, tags: Sequence[str]) -> None:
+        self.write(WriteBatch(tags=[(run_id, tags)]))
+
+    def heartbeat(self, run_id: str, ts: float) -> None:
+        self.write(WriteBatch(heartbeats=[(run_id, ts)]))
+
+    # -- reads ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def metric_stats(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricStats]]:
+        """Per run, per key: last (by step, then time), min, max (NaN ignored unless all
+        NaN), last_step and count. Runs without metrics map to ``{}``."""
+
+    @abc.abstractmethod
+    def metric_series(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, list[tuple[int | None, float, float]]]:
+        """Per key, the points ``(step, value, ts)`` in logging order; NaN as NaN."""
+
+    @abc.abstractmethod
+    def params(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Per source (``config``, ``argv``, ``api``), the flat params."""
+
+    @abc.abstractmethod
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """The run's summary values."""
+
+    @abc.abstractmethod
+    def notes(self, run_id: str) -> list[Note]:
+        """Notes in the order they were added."""
+
+    @abc.abstractmethod
+    def artifacts(self, run_id: str) -> list[Artifact]:
+        """Artifacts in the order they were added (content not loaded)."""
+
+    @abc.abstractmethod
+    def artifact_content(self, run_id: str, kind: str) -> bytes | None:
+        """The stored content of the latest artifact of ``kind`` (e.g. ``patch``)."""
+
+    @abc.abstractmethod
+    def output(self, run_id: str, after_seq: int = -1, limit: int = 0) -> list[OutputChunk]:
+        """Output chunks with ``seq > after_seq``, in order; ``limit`` 0 means all."""
+
+    @abc.abstractmethod
+    def events(self, run_id: str) -> list[EventRow]:
+        """The run's events in the order they happened."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,142 @@
+"""The ledger's tables, as of the newest schema version.
+
+Queries use these Table objects. Migrations (``gatebook.store.migrations``) create and
+change the real tables; a test checks that applying every migration gives exactly
+this schema. Conventions: times are float seconds since the epoch (UTC); JSON values
+are TEXT; a NaN metric value is stored as NULL (SQLite cannot hold NaN), inf as inf.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 2
+
+metadata = MetaData()
+
+meta = Table(
+    "gb_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "gb_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("exit_code", Integer),
+    Column("reason", Text),
+    Column("parent_id", String(32)),
+    Column("group_name", String(255)),
+    Column("command", Text),  # JSON list of argv
+    Column("cwd", Text),
+    Column("host", String(255)),
+    Column("user_name", String(255)),
+    Column("pid", Integer),
+    Column("pid_start", Float),
+    Column("heartbeat_at", Float),
+    Column("source", String(16), nullable=False),
+    Column("provenance", Text),  # JSON
+    Index("ix_gb_runs_name", "name", "created_at"),
+    Index("ix_gb_runs_status", "status"),
+    Index("ix_gb_runs_group", "group_name"),
+    Index("ix_gb_runs_created", "created_at"),
+)
+
+tags = Table(
+    "gb_tags",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Index("ix_gb_tags_tag", "tag"),
+)
+
+params = Table(
+    "gb_params",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("source", String(16), primary_key=True),  # config | argv | api
+    Column("key", String(512), primary_key=True),
+    Column("value", Text),  # JSON
+)
+
+metrics = Table(
+    "gb_metrics",
+    metadata,
+    Column("run_id", String(32), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("step", Integer),
+    Column("value", Float),  # NULL means NaN
+    Column("ts", Float, nullable=False),
+    Index("ix_gb_metrics_run_key", "run_id", "key", "step"),
+)
+
+summary = Table(
+    "gb_summary",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("value", Text),  # JSON
+)
+
+notes = Table(
+    "gb_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_gb_notes_run", "run_id"),
+)
+
+artifacts = Table(
+    "gb_artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("size", Integer),
+    Column("sha256", String(64)),
+    Column("ts", Float, nullable=False),
+    Column("content", LargeBinary),  # kept in the ledger for small artifacts (the dirty patch)
+    Index("ix_gb_artifacts_run", "run_id"),
+)
+
+output = Table(
+    "gb_output",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("stream", String(8), nullable=False),  # stdout | stderr
+    Column("data", Text, nullable=False),
+)
+
+# v2: a run's event history (status changes, gate tier changes, stops).
+events = Table(
+    "gb_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("step", Integer),
+    Column("data", Text),  # JSON
+    Index("ix_gb_events_run", "run_id", "id"),
+)

@@ -1,0 +1,132 @@
+"""Fixtures shared by the whole suite.
+
+- ``_clean_gatebook_env`` (autouse): every test starts with no ``GATEBOOK_*`` variable set.
+- ``pg_server`` (session): one real throw-away PostgreSQL server for the whole run.
+- ``pg_url`` (function): a fresh, empty database on that server for each test.
+- ``store_url`` (function, parametrized ``sqlite``/``postgres``): a store URL for each backend.
+- ``git_project`` (function): a temporary git repository with one commit holding ``train.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+from uuid import uuid4
+
+import pytest
+
+if TYPE_CHECKING:
+    from gatebook.testing.pgserver import PostgresServer
+
+# Read once at import time: the autouse fixture below clears GATEBOOK_* for every test.
+_SKIP_POSTGRES = os.environ.get("GATEBOOK_TEST_SKIP_POSTGRES", "") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _clean_gatebook_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every GATEBOOK_* variable; tests set what they need."""
+    for name in list(os.environ):
+        if name.startswith("GATEBOOK_"):
+            monkeypatch.delenv(name, raising=False)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server started once per session (about 1.5 s)."""
+    from gatebook.testing.pgserver import PostgresServer, find_pg_bindir
+
+    if find_pg_bindir() is None:
+        msg = (
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: run "
+            "`bash scripts/ensure-postgres.sh` (installs Debian's postgresql package), "
+            "or set GATEBOOK_TEST_SKIP_POSTGRES=1 to skip the PostgreSQL tests"
+        )
+        if _SKIP_POSTGRES:
+            pytest.skip(msg)
+        pytest.fail(msg, pytrace=False)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> str:
+    """URL of a fresh, empty database on the session server."""
+    return pg_server.new_database(f"t_{uuid4().hex[:12]}")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL for each backend; only the postgres case starts the server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    return request.getfixturevalue("pg_url")
+
+
+# -- a real git project with a tiny training script --------------------------------------------
+
+TRAIN_PY = textwrap.dedent(
+    '''\
+    """A tiny, deterministic "training" script (stdlib only)."""
+    import argparse
+    import json
+    import math
+
+
+    def main():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--lr", type=float, default=0.1)
+        parser.add_argument("--epochs", type=int, default=3)
+        args = parser.parse_args()
+        for epoch in range(1, args.epochs + 1):
+            loss = round(2.0 * math.exp(-(0.05 + 5.0 * abs(args.lr)) * epoch), 6)
+            val_acc = round(1.0 - loss / 2.5, 6)
+            line = json.dumps({"epoch": epoch, "loss": loss, "val_acc": val_acc})
+            print("gatebook: " + line, flush=True)
+
+
+    if __name__ == "__main__":
+        main()
+    '''
+)
+
+
+def _git(cwd: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+    subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.fixture
+def git_project(tmp_path: Path) -> Path:
+    """A temporary git repository with one commit containing ``train.py``.
+
+    ``python train.py [--lr F] [--epochs N]`` prints, for epoch 1..N, a line
+    ``gatebook: {"epoch": E, "loss": L, "val_acc": A}`` with the loss strictly decreasing.
+    The working directory is not changed.
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "config", "user.name", "Gatebook Tests")
+    _git(project, "config", "user.email", "tests@gatebook.invalid")
+    _git(project, "config", "commit.gpgsign", "false")
+    (project / "train.py").write_text(TRAIN_PY)
+    _git(project, "add", "train.py")
+    _git(project, "commit", "-q", "-m", "initial commit: train.py")
+    return project
