@@ -21,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Sequence
@@ -33,12 +32,12 @@ _lock = threading.RLock()
 _current: "Run | None" = None
 
 
-class GatebookWarning(UserWarning):
-    """A value could not be recorded, or the ledger could not be reached for a while."""
-
-
 def _warn(message: str) -> None:
-    warnings.warn(message, GatebookWarning, stacklevel=3)
+    """One line on stderr (the writer thread has no useful caller to point a warning at)."""
+    from gatebook.settings import GATEBOOK_QUIET
+
+    if not GATEBOOK_QUIET.get():
+        print(message if message.startswith("gatebook:") else f"gatebook: {message}", file=sys.stderr, flush=True)
 
 
 class Run:
@@ -219,7 +218,7 @@ class Run:
                         try:
                             fv = to_float(value)
                         except serialize.Unserializable as exc:
-                            self._warn_once(f"m:{key}", f"gatebook: metric {key!r} not logged: {exc}")
+                            self._warn_once(f"m:{key}", f"gatebook: warning: metric {key!r} not logged: {exc}")
                             continue
                     rows.append((run_id, key if type(key) is str else str(key), step, fv, ts))
             elif kind == "s":

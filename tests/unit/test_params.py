@@ -35,7 +35,8 @@ CONFIG_TEXTS = {
                    ' "model": {"depth": 4, "act": "gelu"}, "seed": 7}\n',
     "config.toml": "seed = 7\n[optim]\nlr = 0.001\nbetas = [0.9, 0.99]\n"
                    "[model]\ndepth = 4\nact = \"gelu\"\n",
-    "config.cfg": "optim:\n  lr: 0.001\n  betas: [0.9, 0.99]\nmodel: {depth: 4, act: gelu}\nseed: 7\n",
+    "config.cfg": "optim:\n  lr: 0.001\n  betas: [0.9, 0.99]\nmodel: {depth: 4, act: gelu}\n"
+                  "seed: 7\n",
 }
 
 
@@ -89,6 +90,13 @@ def test_yaml_error_message_has_line_column_and_parser_text(tmp_path: Path) -> N
         load_config_file(path)
     assert info.value.message == f"{path}:3:5: mapping values are not allowed here"
     assert info.value.hint
+
+
+def test_control_character_in_yaml_gives_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("a: 1\nb: \x00\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml:2:4: unacceptable character #x0000"):
+        load_config_file(path)
 
 
 def test_unknown_extension_errors_say_it_was_read_as_yaml(tmp_path: Path) -> None:
@@ -155,7 +163,8 @@ def test_params_from_argv_full_example() -> None:
     (["prog", "--t", "TRUE", "--f", "false", "--n", "None", "--m", "null"],
      {"t": True, "f": False, "n": None, "m": None}),
     (["prog", "--f", "-1.5e-3", "--g", ".5", "--h", "3."], {"f": -0.0015, "g": 0.5, "h": 3.0}),
-    (["prog", "--v", "1_000", "--w", "nan", "--u", "0x10"], {"v": "1_000", "w": "nan", "u": "0x10"}),
+    (["prog", "--v", "1_000", "--w", "nan", "--u", "0x10"],
+     {"v": "1_000", "w": "nan", "u": "0x10"}),
     (["prog", "--eq=a=b", "--empty="], {"eq": "a=b", "empty": ""}),
     (["prog", "--optim.lr", "0.1"], {"optim.lr": 0.1}),
     (["prog", "--input", "-"], {"input": "-"}),

@@ -100,7 +100,7 @@ BINARY = bytes(range(256)) * 4
 
 
 def dirty_repo(tmp_path: Path) -> Path:
-    """A committed repo then: a tracked edit, a deletion, untracked text / binary / ignored files."""
+    """A committed repo, then a tracked edit, a deletion, untracked text/binary/ignored files."""
     repo = make_repo(
         tmp_path / "repo",
         {
@@ -370,7 +370,8 @@ def test_gpus_parses_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     ]
 
 
-def test_gpus_survives_a_failing_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpus_survives_a_failing_nvidia_smi(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "bin" / "nvidia-smi"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")

@@ -64,6 +64,12 @@ def _parse_yaml(path: Path, text: str, note: str) -> Any:
         if mark is None:
             raise _syntax_error(path, None, None, message, note) from None
         raise _syntax_error(path, mark.line + 1, mark.column + 1, message, note) from None
+    except yaml.reader.ReaderError as exc:  # a control character; only an offset is known
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or " ")
+        message = f"unacceptable character #x{char:04x}: {exc.reason}"
+        raise _syntax_error(path, line, col, message, note) from None
     except yaml.YAMLError as exc:
         raise _syntax_error(path, None, None, str(exc), note) from None
 
@@ -121,7 +127,8 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+        raise ConfigError(f"config file {path} is not UTF-8 text "
+                          f"({exc.reason} at byte {exc.start})",
                           hint="save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}",

@@ -34,6 +34,8 @@ __all__ = [
     "files_changed_between",
     "git_info",
     "gpus",
+    "interpreter_info",
+    "is_python_command",
     "is_secret_name",
     "packages",
     "python_info",
@@ -351,7 +353,8 @@ def files_changed_between(cwd: str | Path, base_commit: str | None,
     try:
         if not Path(cwd).is_dir():
             return []
-        out = _git(["diff", "--name-only", "-z", "--no-renames", base_commit, head_commit, "--"], cwd)
+        out = _git(["diff", "--name-only", "-z", "--no-renames", base_commit, head_commit, "--"],
+                   cwd)
     except Exception:  # noqa: BLE001
         return []
     return sorted({raw.decode("utf-8", "replace") for raw in _split_z(out)})
@@ -401,6 +404,52 @@ def packages() -> dict[str, str]:
             continue
         found.setdefault(_normalise_name(str(name)), str(version))
     return dict(sorted(found.items()))
+
+
+_INTERPRETER_PROBE = r"""
+import json, platform, re, sys
+from importlib import metadata
+pk = {}
+for d in metadata.distributions():
+    try:
+        n, v = d.metadata["Name"], d.version
+    except Exception:
+        continue
+    if n and v:
+        pk.setdefault(re.sub(r"[-_.]+", "-", str(n)).lower(), str(v))
+print(json.dumps({"python": {"version": platform.python_version(),
+                             "implementation": platform.python_implementation(),
+                             "executable": sys.executable},
+                  "packages": dict(sorted(pk.items()))}))
+"""
+
+
+def interpreter_info(executable: str, *, env: Mapping[str, str] | None = None,
+                     timeout: float = 15.0) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """``(python_info, packages)`` of another Python interpreter (the wrapped command's),
+    or None when ``executable`` is not a Python that answers within ``timeout``."""
+    path = shutil.which(executable, path=(env or os.environ).get("PATH")) or executable
+    try:
+        proc = subprocess.run([path, "-c", _INTERPRETER_PROBE], capture_output=True, timeout=timeout,
+                              env=dict(env) if env is not None else None, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        import json
+
+        data = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+        return dict(data["python"]), dict(data["packages"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def is_python_command(argv: Sequence[str]) -> bool:
+    """Whether a command is run by a Python interpreter (``python``, ``python3.11``...)."""
+    if not argv:
+        return False
+    return re.fullmatch(r"python(\d+(\.\d+)?)?", os.path.basename(argv[0])) is not None
 
 
 def _int_or_none(text: str) -> int | None:

@@ -63,18 +63,25 @@ def new_api_run(store: Store, *, name: str | None, parent: str | None, tags: Seq
 
 
 def provenance_batch(store: Store, run_id: str, cwd: str, *,
-                     environ: dict[str, str] | None = None) -> WriteBatch:
+                     environ: dict[str, str] | None = None,
+                     command: Sequence[str] | None = None) -> WriteBatch:
     """Collect provenance of ``cwd`` and store it on the run; returns the patch artifact
     (and nothing else) as a batch for the caller to write.
 
     Provenance: git commit, branch, remote, dirty flag and dirty files; files changed
-    since the parent run's commit; Python; packages; GPUs; system; redacted env.
+    since the parent run's commit; Python and packages (those of ``command``'s
+    interpreter when it is Python); GPUs; system; redacted env.
     (Seeds are derived from params and env when the run is shown.)
     """
     from gatebook.capture import provenance as prov
 
     env = dict(os.environ if environ is None else environ)
     info, patch = prov.collect(cwd, environ=env)
+    if command and prov.is_python_command(command):
+        # the interpreter that matters is the command's, not the one gatebook runs on
+        other = prov.interpreter_info(command[0], env=env)
+        if other is not None:
+            info["python"], info["packages"] = other
     git = info.get("git") or {}
     parent_commit = None
     try:

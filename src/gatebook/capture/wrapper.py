@@ -1,0 +1,254 @@
+"""``gatebook run``: record a command as a run while it runs.
+
+Order of work, chosen so the wrapper never delays the command: parse and validate
+everything that can fail (config file, metric regexes, the parent run); start the
+child; then, while it runs, open the ledger, create the run, record params and
+provenance, and flush output and metric points every flush interval. At the end,
+record the exit code and status and return the child's exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from gatebook.errors import UsageError
+from gatebook.records import RunStatus
+
+
+@dataclass
+class WrapOptions:
+    argv: Sequence[str]
+    name: str | None = None
+    parent: str | None = None
+    config_file: str | None = None
+    tags: Sequence[str] = ()
+    group: str | None = None
+    store: str | None = None
+    prefix: str = "gatebook:"
+    kv: bool = False
+    regexes: Sequence[str] = ()
+    echo: bool = True
+    stop_grace: float = 10.0
+
+
+@dataclass
+class WrapResult:
+    run_id: str
+    status: RunStatus
+    exit_code: int
+    duration: float
+    points: int
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Collector:
+    """Thread-safe buffer between the output readers and the flushing loop."""
+
+    def __init__(self, run_id: str, parsers: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.parsers = parsers
+        self.lock = threading.Lock()
+        self.seq = 0
+        self.chunks: list[tuple[int, float, str, str]] = []
+        self.points: list[tuple[str, str, int | None, float, float]] = []
+        self.total_points = 0
+
+    def on_output(self, stream: str, text: str) -> None:
+        ts = time.time()
+        pts = self.parsers[stream].feed(text)
+        with self.lock:
+            self.chunks.append((self.seq, ts, stream, text))
+            self.seq += 1
+            if pts:
+                rid = self.run_id
+                self.points.extend((rid, k, s, v, ts) for k, s, v in pts)
+                self.total_points += len(pts)
+
+    def close_parsers(self) -> None:
+        ts = time.time()
+        with self.lock:
+            for parser in self.parsers.values():
+                pts = parser.close()
+                self.points.extend((self.run_id, k, s, v, ts) for k, s, v in pts)
+                self.total_points += len(pts)
+
+    def take(self) -> tuple[list[Any], list[Any]]:
+        with self.lock:
+            chunks, self.chunks = self.chunks, []
+            points, self.points = self.points, []
+        return chunks, points
+
+
+def run_wrapped(opts: WrapOptions) -> WrapResult:
+    """Run ``opts.argv`` as a recorded run and return how it ended."""
+    from gatebook import project
+    from gatebook.capture.params import load_config_file, params_from_argv, params_from_object
+    from gatebook.capture.process import Child
+    from gatebook.ids import new_run_id
+    from gatebook.ingest.stdout import LineParser
+    from gatebook.project_config import load_project_config
+    from gatebook.settings import load_settings
+
+    if not opts.argv:
+        raise UsageError("no command to run", hint="usage: gatebook run [OPTIONS] -- COMMAND [ARGS]...")
+    exe = opts.argv[0]
+    if shutil.which(exe) is None and not (os.sep in exe and os.access(exe, os.X_OK)):
+        raise UsageError(f"command not found: {exe}", hint="check the spelling or give its path")
+    settings = load_settings(store=opts.store)
+    proj = project.locate(settings.store_url or None, create=True)
+    pconf = load_project_config(proj.root)
+    config_params = params_from_object(load_config_file(opts.config_file)) if opts.config_file else {}
+    argv_params = params_from_argv(opts.argv)
+    regexes = list(opts.regexes) + list(pconf.ingest.regex)
+    parsers = {s: LineParser(prefix=opts.prefix or pconf.ingest.prefix, kv=opts.kv or pconf.ingest.kv,
+                             regexes=regexes) for s in ("stdout", "stderr")}
+
+    store = None
+    parent_id = None
+    if opts.parent:  # validate before starting anything
+        from gatebook.capture.recorder import resolve_parent
+        from gatebook.store import open_store
+
+        store = open_store(proj.store_url)
+        parent_id = resolve_parent(store, opts.parent)
+
+    run_id = new_run_id()
+    started = time.time()
+    collector = _Collector(run_id, parsers)
+    env = project.env_for_child(proj.store_url, run_id)
+    try:
+        child = Child.start(opts.argv, env=env, on_output=collector.on_output, echo=opts.echo,
+                            stop_grace=opts.stop_grace)
+    except OSError as exc:
+        raise UsageError(f"cannot start {exe}: {exc.strerror or exc}", hint="check the command") from None
+
+    interrupted: list[int] = []
+    previous = _forward_signals(child, interrupted)
+    try:
+        return _record(opts, child, collector, store, proj.store_url, run_id, parent_id, started,
+                       config_params, argv_params, settings, interrupted)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _forward_signals(child: Any, interrupted: list[int]) -> dict[int, Any]:
+    """Ctrl-C / SIGTERM / SIGHUP go to the child's group; a second Ctrl-C kills it."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+
+    def handler(signum: int, _frame: Any) -> None:
+        if interrupted and signum == signal.SIGINT:
+            child.send(signal.SIGKILL)
+            return
+        interrupted.append(signum)
+        child.send(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, store_url: str, run_id: str,
+            parent_id: str | None, started: float, config_params: dict[str, Any],
+            argv_params: dict[str, Any], settings: Any, interrupted: list[int]) -> WrapResult:
+    from gatebook.capture.recorder import make_record, provenance_batch
+    from gatebook.store import open_store
+    from gatebook.store.base import WriteBatch
+
+    if store is None:
+        store = open_store(store_url)
+    cwd = os.getcwd()
+    record = make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
+                         command=list(opts.argv), cwd=cwd, source="wrapper", created_at=started)
+    store.create_run(record)
+    first = WriteBatch()
+    if config_params:
+        first.params.append((run_id, "config", config_params))
+    if argv_params:
+        first.params.append((run_id, "argv", argv_params))
+    store.write(first)
+
+    prov_result: list[Any] = []
+
+    def capture() -> None:
+        try:
+            prov_result.append(provenance_batch(store, run_id, cwd, command=opts.argv))
+        except Exception as exc:  # best effort; never fatal
+            prov_result.append(exc)
+
+    prov_thread = threading.Thread(target=capture, name="gatebook-provenance", daemon=True)
+    prov_thread.start()
+
+    def flush(beat: bool) -> None:
+        chunks, points = collector.take()
+        batch = WriteBatch(metrics=points)
+        if chunks:
+            batch.output.append((run_id, chunks))
+        if beat:
+            batch.heartbeats.append((run_id, time.time()))
+        store.write(batch)
+
+    next_beat = 0.0
+    while child.poll() is None or not child.readers_done():
+        now = time.time()
+        beat = now >= next_beat
+        if beat:
+            next_beat = now + settings.heartbeat
+        flush(beat)
+        time.sleep(settings.flush_interval)
+    result = child.wait()
+    collector.close_parsers()
+    flush(False)
+    prov_thread.join(timeout=30)
+    warnings: list[str] = []
+    for item in prov_result:
+        if isinstance(item, Exception):
+            warnings.append(f"provenance not fully captured: {item}")
+        else:
+            store.write(item)
+    for parser in collector.parsers.values():
+        warnings.extend(f"metric line skipped: {e}" for e in parser.errors)
+
+    status, reason = _status_of(result, interrupted)
+    ended = time.time()
+    store.set_status(run_id, status, exit_code=result.returncode, reason=reason, ended_at=ended)
+    final = store.get_run(run_id)
+    store.close()
+    return WrapResult(run_id=run_id, status=final.status, exit_code=result.returncode,
+                      duration=ended - started, points=collector.total_points, reason=final.reason,
+                      warnings=warnings)
+
+
+def _status_of(result: Any, interrupted: list[int]) -> tuple[RunStatus, str | None]:
+    if interrupted:
+        name = signal.Signals(interrupted[0]).name
+        return RunStatus.INTERRUPTED, f"{'Ctrl-C' if name == 'SIGINT' else name} forwarded to the command"
+    if result.returncode == 0:
+        return RunStatus.FINISHED, None
+    if result.signal is not None:
+        return RunStatus.FAILED, f"killed by {signal.Signals(result.signal).name}"
+    return RunStatus.FAILED, f"exit code {result.returncode}"
+
+
+def print_end(result: WrapResult, *, stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    from gatebook.cli.common import duration
+
+    line = (f"gatebook: run {result.run_id} {result.status.value} in {duration(result.duration)} "
+            f"(exit {result.exit_code}, {result.points} metric points from output)")
+    if result.reason and result.status is not RunStatus.FINISHED:
+        line += f": {result.reason}"
+    print(line, file=stream)
+    for w in result.warnings[:5]:
+        print(f"gatebook: warning: {w}", file=stream)
+    print(f"gatebook: see `gatebook show {result.run_id}`", file=stream)

@@ -1,0 +1,132 @@
+"""Helpers shared by command modules: options, opening the store, output."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import re
+import sys
+import time
+from typing import Any, Callable, TypeVar
+
+import click
+
+from gatebook.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable schema) instead of text.")(fn)
+
+
+def store_option(fn: F) -> F:
+    """``--store`` on a command too (the group's option is the default)."""
+
+    @click.option("--store", "store_flag", metavar="URL", default=None,
+                  help="Ledger to use (overrides GATEBOOK_STORE and the project's .gatebook/).")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, store_flag: str | None = None, **kwargs: Any) -> Any:
+        if store_flag:
+            ctx = click.get_current_context()
+            ctx.find_root().ensure_object(dict)["store"] = store_flag
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def store_url_flag() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    obj = ctx.find_root().obj or {}
+    return obj.get("store")
+
+
+def open_ledger(*, create: bool = False) -> Any:
+    """Open the store chosen by --store / GATEBOOK_STORE / the project (reads: must exist)."""
+    from gatebook import project
+    from gatebook.store import open_store
+
+    proj = project.locate(store_url_flag(), create=create)
+    if not create and proj.store_url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        path = Path(proj.store_url[len("sqlite:///"):])
+        if not path.exists():
+            from gatebook.errors import StoreError
+
+            raise StoreError(f"no ledger at {path}", hint="run `gatebook init` or record a run first")
+    return open_store(proj.store_url)
+
+
+def emit_json(data: Any) -> None:
+    """Strict JSON on stdout: NaN and infinities become the strings "NaN", "Infinity"."""
+    from gatebook.serialize import json_safe_numbers
+
+    sys.stdout.write(json.dumps(json_safe_numbers(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def local_time(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    if ts is None:
+        return ""
+    delta = (time.time() if now is None else now) - ts
+    if delta < 60:
+        return f"{int(max(delta, 0))}s ago"
+    if delta < 3600:
+        return f"{int(delta // 60)}m ago"
+    if delta < 86400:
+        return f"{int(delta // 3600)}h ago"
+    if delta < 86400 * 30:
+        return f"{int(delta // 86400)}d ago"
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)\s*$", re.I)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400,
+          "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """``2h``, ``3d``, ``1w``, ``2026-11-01`` or an ISO datetime, as seconds since the epoch."""
+    now = time.time() if now is None else now
+    m = _REL.match(text)
+    if m:
+        return now - float(m.group(1)) * _UNITS[m.group(2).lower()]
+    try:
+        value = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a time",
+                         hint="use a duration like 2h, 3d, 1w or a date like 2026-11-01") from None
+    return value.timestamp()
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)

@@ -1,0 +1,291 @@
+"""`gatebook ls`, `gatebook show`, `gatebook tail`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from gatebook.cli.common import (
+    ago, duration, emit_json, json_option, local_time, open_ledger, parse_since, store_option,
+)
+from gatebook.records import RunStatus
+
+_STATUS_STYLE = {
+    "running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow",
+    "stopped": "magenta", "lost": "bright_black",
+}
+
+
+def _lost_after() -> float:
+    from gatebook.settings import load_settings
+
+    return load_settings().lost_after
+
+
+@click.command("ls")
+@click.argument("name_glob", required=False, metavar="[NAME_GLOB]")
+@click.option("--tag", "-t", "tags", multiple=True, help="Only runs with this tag (repeatable: all of them).")
+@click.option("--status", "-s", "statuses", multiple=True,
+              type=click.Choice([s.value for s in RunStatus]), help="Only runs in this status (repeatable).")
+@click.option("--group", "-g", help="Only runs of this group.")
+@click.option("--since", help="Only runs started since: 2h, 3d, 1w, 2026-11-01.")
+@click.option("--sort", default="-created", show_default=True,
+              help="created, name, status, duration or id; a leading - sorts descending.")
+@click.option("--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="At most N runs (0: all).")
+@store_option
+@json_option
+def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ...], group: str | None,
+           since: str | None, sort: str, limit: int, as_json: bool) -> int:
+    """List runs, newest first. NAME_GLOB filters names with * and ?."""
+    from gatebook.liveness import reconcile
+    from gatebook.store.base import RunQuery
+
+    store = open_ledger()
+    query = RunQuery(name_glob=name_glob, tags=tags, statuses=statuses, group=group,
+                     since=parse_since(since) if since else None, sort=sort, limit=limit)
+    runs = store.list_runs(query)
+    if any(r.status is RunStatus.RUNNING for r in runs):
+        runs = reconcile(store, runs, lost_after=_lost_after())
+        if statuses:
+            runs = [r for r in runs if r.status.value in statuses]
+    if as_json:
+        from gatebook.views import ls_row
+
+        emit_json({"runs": [ls_row(r) for r in runs]})
+        return 0
+    if not runs:
+        click.echo("no runs" + (" match" if (name_glob or tags or statuses or group or since) else " yet"), err=True)
+        return 0
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("id", "name", "status", "started", "duration", "exit", "parent", "tags"):
+        table.add_column(col, no_wrap=col in ("id", "started"))
+    now = time.time()
+    for r in runs:
+        style = _STATUS_STYLE.get(r.status.value, "")
+        dur = r.duration if r.ended_at else (now - r.created_at if r.status is RunStatus.RUNNING else None)
+        table.add_row(r.id, r.name or "", f"[{style}]{r.status.value}[/]", ago(r.created_at, now), duration(dur),
+                      "" if r.exit_code is None else str(r.exit_code), (r.parent_id or "")[:11], ",".join(r.tags))
+    from gatebook.cli.common import console
+
+    console().print(table)
+    return 0
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--patch", is_flag=True, help="Print only the run's dirty-tree patch (apply it with `git apply`).")
+@click.option("--packages", is_flag=True, help="List every installed package too.")
+@store_option
+@json_option
+def show_cmd(run: str, patch: bool, packages: bool, as_json: bool) -> int:
+    """Show RUN (an id, id prefix or name): provenance, params, metrics, summary, notes."""
+    from gatebook.liveness import reconcile
+    from gatebook.views import run_document
+
+    store = open_ledger()
+    rec = store.resolve_run(run)
+    if rec.status is RunStatus.RUNNING:
+        rec = reconcile(store, [rec], lost_after=_lost_after())[0]
+        rec = store.get_run(rec.id)
+    if patch:
+        content = store.artifact_content(rec.id, "patch")
+        if content is None:
+            from gatebook.errors import NotFoundError
+
+            raise NotFoundError(f"run {rec.label} has no patch (its git tree was clean or not a git repository)")
+        sys.stdout.write(content.decode("utf-8", "replace"))
+        return 0
+    doc = run_document(store, rec)
+    if as_json:
+        emit_json(doc)
+        return 0
+    _render_show(doc, packages=packages)
+    return 0
+
+
+def _render_show(doc: dict[str, Any], *, packages: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gatebook.cli.common import console
+    from gatebook.serialize import format_number
+
+    con = console()
+    style = _STATUS_STYLE.get(doc["status"], "")
+    title = f"[bold]{doc['name'] or '(unnamed)'}[/]  {doc['id']}  [{style}]{doc['status']}[/]"
+    if doc["exit_code"] is not None:
+        title += f"  exit {doc['exit_code']}"
+    con.print(title)
+    if doc["reason"]:
+        con.print(f"  reason: {doc['reason']}")
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold", no_wrap=True)
+    info.add_column()
+
+    def row(label: str, value: Any) -> None:
+        if value not in (None, "", [], {}):
+            info.add_row(label, str(value))
+
+    import shlex
+
+    row("command", shlex.join(doc["command"]) if doc["command"] else None)
+    row("cwd", doc["cwd"])
+    row("started", f"{doc['created_at']}  on {doc['host']} as {doc['user']}")
+    if doc["duration"] is not None:
+        row("duration", duration(doc["duration"]))
+    if doc["parent"]:
+        row("parent", f"{doc['parent']['name'] or ''} ({doc['parent']['id']})".strip())
+    row("group", doc["group"])
+    row("tags", ", ".join(doc["tags"]))
+    git = doc["git"]
+    if git["commit"]:
+        dirty = " [yellow]dirty[/]" if git["dirty"] else ""
+        row("git", f"{git['commit'][:12]} on {git['branch'] or '(detached)'}{dirty}")
+        row("remote", git["remote"])
+    if git["dirty_files"]:
+        row("dirty files", ", ".join(git["dirty_files"][:12]) + (" ..." if len(git["dirty_files"]) > 12 else ""))
+        row("", "the full diff: gatebook show " + doc["id"] + " --patch")
+    if git["parent_commit"]:
+        row("changed vs parent", ", ".join(git["files_changed"][:12]) or "(none)")
+    py = doc["env"]["python"]
+    if py:
+        row("python", f"{py.get('version')} {py.get('executable')}")
+    row("packages", f"{len(doc['env']['packages'])} installed" if doc["env"]["packages"] else None)
+    sysinfo = doc["system"]
+    if sysinfo:
+        gpus = ", ".join(g.get("name", "?") for g in doc["gpus"]) or "none"
+        row("machine", f"{sysinfo.get('cpu_count')} CPUs, GPUs: {gpus}")
+    row("seeds", ", ".join(f"{k}={v}" for k, v in doc["seeds"].items()))
+    con.print(info)
+
+    if doc["params"]:
+        con.print("\n[bold]params[/]")
+        t = Table(box=None, pad_edge=False)
+        t.add_column("key")
+        t.add_column("value")
+        t.add_column("from", style="bright_black")
+        sources = doc["params_by_source"]
+        for key, value in doc["params"].items():
+            origin = next((s for s in ("api", "argv", "config") if key in sources.get(s, {})), "")
+            t.add_row(key, _short(value), origin)
+        con.print(t)
+    if doc["metrics"]:
+        con.print("\n[bold]metrics[/]")
+        t = Table(box=None, pad_edge=False)
+        for col in ("key", "last", "min", "max", "last step", "points"):
+            t.add_column(col, justify="left" if col == "key" else "right")
+        for key, m in doc["metrics"].items():
+            t.add_row(key, format_number(m["last"]), format_number(m["min"]) if m["min"] is not None else "NaN",
+                      format_number(m["max"]) if m["max"] is not None else "NaN",
+                      "" if m["last_step"] is None else str(m["last_step"]), str(m["count"]))
+        con.print(t)
+    if doc["summary"]:
+        con.print("\n[bold]summary[/]")
+        for key, value in doc["summary"].items():
+            con.print(f"  {key}: {_short(value)}")
+    if doc["notes"]:
+        con.print("\n[bold]notes[/]")
+        for n in doc["notes"]:
+            con.print(f"  {n['ts']}  {n['text']}")
+    if doc["artifacts"]:
+        con.print("\n[bold]artifacts[/]")
+        for a in doc["artifacts"]:
+            size = f"{a['size']} B" if a["size"] is not None else "?"
+            digest = f"  sha256 {a['sha256'][:12]}" if a["sha256"] else ""
+            con.print(escape(f"  [{a['kind']}] {a['path']}  {size}{digest}"))
+    if doc["events"]:
+        con.print("\n[bold]history[/]")
+        for e in doc["events"]:
+            con.print(escape(f"  {e['ts']}  {_event_text(e)}"))
+    if packages and doc["env"]["packages"]:
+        con.print("\n[bold]packages[/]")
+        for name, version in doc["env"]["packages"].items():
+            con.print(f"  {name}=={version}")
+
+
+def _event_text(event: dict[str, Any]) -> str:
+    data = dict(event["data"] or {})
+    step = f" at step {event['step']}" if event["step"] is not None else ""
+    if event["kind"] == "status":
+        text = data.pop("status", "?")
+        if "exit_code" in data:
+            text += f" (exit {data.pop('exit_code')})"
+        if "reason" in data:
+            text += f": {data.pop('reason')}"
+        return text + step
+    rest = ", ".join(f"{k}={v}" for k, v in data.items())
+    return f"{event['kind']}{step}" + (f": {rest}" if rest else "")
+
+
+def _short(value: Any, width: int = 80) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+@click.command("tail")
+@click.argument("run")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output while the run is running.")
+@click.option("--lines", "-n", "lines", type=click.IntRange(min=0), default=0,
+              help="Only the last N lines of what is recorded so far (0: all).")
+@click.option("--stream", type=click.Choice(["stdout", "stderr", "both"]), default="both", show_default=True)
+@store_option
+@json_option
+def tail_cmd(run: str, follow: bool, lines: int, stream: str, as_json: bool) -> int:
+    """Print RUN's recorded output (stdout and stderr interleaved as they came)."""
+    import json
+
+    from gatebook.liveness import reconcile
+
+    store = open_ledger()
+    rec = store.resolve_run(run)
+    lost_after = _lost_after()
+    chunks = store.output(rec.id)
+    if lines and chunks:
+        chunks = _last_lines(chunks, lines)
+    last = chunks[-1][0] if chunks else -1
+
+    def emit(items: list[Any]) -> None:
+        for seq, ts, st, data in items:
+            if stream != "both" and st != stream:
+                continue
+            if as_json:
+                sys.stdout.write(json.dumps({"seq": seq, "ts": ts, "stream": st, "text": data}) + "\n")
+            else:
+                (sys.stdout if st == "stdout" else sys.stderr).write(data)
+        sys.stdout.flush()
+
+    emit(chunks)
+    while follow:
+        rec = reconcile(store, [store.get_run(rec.id)], lost_after=lost_after)[0]
+        new = store.output(rec.id, after_seq=last)
+        if new:
+            emit(new)
+            last = new[-1][0]
+            continue
+        if rec.status is not RunStatus.RUNNING:
+            break
+        time.sleep(0.2)
+    return 0
+
+
+def _last_lines(chunks: list[Any], n: int) -> list[Any]:
+    """Keep the chunks holding the last ``n`` lines (trimming the first one)."""
+    out: list[Any] = []
+    count = 0
+    for seq, ts, st, data in reversed(chunks):
+        nl = data.count("\n") - (1 if data.endswith("\n") else 0) + 1
+        if count + nl >= n:
+            keep = n - count
+            parts = data.splitlines(keepends=True)
+            out.append((seq, ts, st, "".join(parts[-keep:]) if keep > 0 else ""))
+            break
+        out.append((seq, ts, st, data))
+        count += nl
+    return list(reversed(out))

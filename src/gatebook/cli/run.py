@@ -1,0 +1,54 @@
+"""`gatebook run`."""
+
+from __future__ import annotations
+
+import click
+
+from gatebook.cli.common import emit_json, json_option, store_option, store_url_flag
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    short_help="Run a command and record it.",
+)
+@click.option("--name", "-n", help="Name of the run (several runs may share one; the latest wins).")
+@click.option("--parent", "-p", metavar="RUN", help="The run this one derives from (id, prefix or name).")
+@click.option("--config", "-c", "config_file", metavar="FILE", help="Config file (YAML, JSON, TOML) recorded as params.")
+@click.option("--tag", "-t", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--group", "-g", help="Group (e.g. a sweep or a study).")
+@click.option("--prefix", default=None, help="Prefix of JSON metric lines in the output [default: gatebook:].")
+@click.option("--kv", is_flag=True, help="Also parse key=value pairs on every output line as metrics.")
+@click.option("--regex", "regexes", multiple=True, metavar="RX",
+              help="A regex with named groups whose numbers become metrics (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="Do not echo the command's output (it is still recorded).")
+@store_option
+@json_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags: tuple[str, ...],
+            group: str | None, prefix: str | None, kv: bool, regexes: tuple[str, ...], quiet: bool,
+            as_json: bool, command: tuple[str, ...]) -> int:
+    """Run COMMAND as a recorded run: gatebook run [OPTIONS] -- COMMAND [ARGS]...
+
+    The command runs in its own process group with PYTHONUNBUFFERED=1; its output is
+    shown live and stored; metric lines are parsed from it (JSON after `gatebook:`,
+    key=value pairs with --kv, regexes from --regex or gatebook.yaml). Code using
+    `gatebook.init()` attaches to this run. Ctrl-C and SIGTERM are forwarded.
+    Exits with the command's exit code.
+    """
+    from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
+
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    opts = WrapOptions(argv=argv, name=name, parent=parent, config_file=config_file, tags=tags, group=group,
+                       store=store_url_flag(), prefix=prefix or "", kv=kv, regexes=regexes,
+                       echo=not quiet and not as_json)
+    result = run_wrapped(opts)
+    if as_json:
+        emit_json({"id": result.run_id, "status": result.status.value, "exit_code": result.exit_code,
+                   "duration": result.duration, "reason": result.reason, "points_from_output": result.points,
+                   "warnings": result.warnings})
+    else:
+        print_end(result)
+    return result.exit_code
