@@ -1,7 +1,8 @@
 """Find the project and its ledger.
 
 The project root is the nearest directory, walking up from the cwd like git does, that
-holds a ``.gatebook/`` directory. The embedded ledger is ``.gatebook/ledger.db``.
+holds a ``.gatebook/`` directory or a ``gatebook.yaml``. The embedded ledger is
+``ROOT/.gatebook/ledger.db``.
 ``GATEBOOK_STORE`` (or ``--store``) overrides it with any store URL.
 """
 
@@ -29,10 +30,10 @@ class Project:
 
 
 def find_root(start: Path | None = None) -> Path | None:
-    """The nearest ancestor of ``start`` (default: cwd) that holds ``.gatebook/``."""
+    """The nearest ancestor of ``start`` (default: cwd) holding ``.gatebook/`` or ``gatebook.yaml``."""
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
-        if (d / LEDGER_DIR).is_dir():
+        if (d / LEDGER_DIR).is_dir() or any((d / f).is_file() for f in PROJECT_FILES):
             return d
     return None
 
@@ -88,13 +89,13 @@ def locate(store: str | None = None, *, create: bool = False, start: Path | None
     root = find_root(base)
     if explicit:
         return Project(root=root, store_url=normalize_store_url(explicit))
-    if root is None:
+    if root is None or not (root / LEDGER_DIR).is_dir():
         if not create:
             raise StoreError(
                 "no gatebook ledger here (no .gatebook/ in this directory or any parent)",
                 hint="run `gatebook init` at your project root, or set GATEBOOK_STORE",
             )
-        root = init_project(natural_root(base))
+        root = init_project(root or natural_root(base))
     return Project(root=root, store_url=sqlite_url(root / LEDGER_DIR / LEDGER_FILE))
 
 

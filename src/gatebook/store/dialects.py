@@ -77,6 +77,8 @@ class SQLiteDialect(Dialect):
             cur.execute(f"PRAGMA busy_timeout = {int(busy)}")
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
+            # name globs are case-sensitive, as in the shell and on PostgreSQL
+            cur.execute("PRAGMA case_sensitive_like = ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

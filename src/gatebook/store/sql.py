@@ -124,8 +124,20 @@ class SQLStore(Store):
         target = path.with_name(f"{path.name}.v{version}.bak")
         if target.exists():
             return
-        with self._read() as conn:
-            conn.exec_driver_sql("VACUUM INTO ?", (str(target),))
+        import sqlite3
+
+        try:
+            # VACUUM cannot run inside a transaction, and every Connection begins one:
+            # run it on the driver connection (in autocommit mode, see SQLiteDialect).
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("VACUUM INTO ?", (str(target),))  # type: ignore[union-attr]
+            finally:
+                raw.close()
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            if target.exists():  # another process made the backup at the same moment
+                return
+            raise self._translate(exc, "back up") from None
 
     def migrate(self) -> tuple[int, int]:
         """Apply pending migrations; returns (version before, version after)."""

@@ -1,0 +1,60 @@
+"""Helpers for tests that drive the real CLI in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+PY = sys.executable
+
+
+def env_with(store_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEBOOK_")}
+    if store_url:
+        env["GATEBOOK_STORE"] = store_url
+    env.update(extra)
+    return env
+
+
+def gb(*args: str, cwd: Path | str | None = None, store: str | None = None, env: dict[str, str] | None = None,
+       timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `gatebook ARGS` in a subprocess (the real CLI), capturing text output."""
+    return subprocess.run([PY, "-m", "gatebook", *args], cwd=cwd, env=env or env_with(store),
+                          capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def gb_json(*args: str, **kwargs: Any) -> Any:
+    proc = gb(*args, "--json", **kwargs)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def write_script(directory: Path, name: str, body: str) -> Path:
+    path = directory / name
+    path.write_text(body)
+    return path
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """Assert a user error: the exit code, one line on stderr, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("gatebook: error:"), err
+    return err
+
+
+def py_cmd(script: Path | str, *args: str) -> list[str]:
+    return [PY, str(script), *args]
+
+
+def run_args(name: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+    out = ["run"]
+    if name:
+        out += ["--name", name]
+    return out + list(extra)
