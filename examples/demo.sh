@@ -21,7 +21,9 @@ if [[ ! -x "$PY" || ! -x "$GB" ]]; then
   echo "demo: $VENV is missing or gatebook is not installed in it; run \`make venv\` first" >&2
   exit 2
 fi
-if ! "$PY" -c 'import numpy, sklearn' >/dev/null 2>&1; then
+# find_spec, not import: importing sklearn alone takes seconds
+if ! "$PY" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("numpy") and u.find_spec("sklearn")))' \
+    >/dev/null 2>&1; then
   echo "demo: installing the demo extras (numpy, scikit-learn) into $VENV ..."
   (cd "$ROOT" && "$PY" -m pip install -q -e '.[demo]')
 fi
