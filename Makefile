@@ -19,7 +19,13 @@ $(VENV)/.bench-stamp: $(VENV)/.stamp pyproject.toml
 	$(VPY) -m pip install -q -e '.[bench]'
 	@touch $@
 
-test: venv
+# PyTorch is not a dependency of gatebook; the tests use it to check 0-d tensors are accepted.
+# The exact pin takes the CPU wheel (a range would pull a multi-GB CUDA build).
+$(VENV)/.torch-stamp: $(VENV)/.stamp
+	$(VPY) -c "import torch" 2>/dev/null || $(VPY) -m pip install -q torch==2.13.0
+	@touch $@
+
+test: venv $(VENV)/.torch-stamp
 	bash scripts/ensure-postgres.sh
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
