@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,24 +75,36 @@ def child_env(base: Mapping[str, str] | None = None, **extra: str | None) -> dic
 
 def time_command(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
                  stdout: Any = subprocess.DEVNULL, stderr: Any = subprocess.DEVNULL,
-                 timeout: float = 120.0) -> float:
-    """Wall time (perf_counter) of one subprocess run, from spawn to exit."""
+                 timeout: float = 120.0) -> tuple[float, float]:
+    """(wall seconds from spawn to exit, CPU seconds user+sys of it and its waited-for
+    descendants) of one subprocess run. The CPU time is much less sensitive than the
+    wall time to other load on a shared machine."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = perf()
     proc = subprocess.run(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
                           stdout=stdout, stderr=stderr, timeout=timeout, check=False)
     dt = perf() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"command failed with exit {proc.returncode}: {' '.join(argv)}")
-    return dt
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def round_robin(variants: Mapping[str, Callable[[], float]], repeats: int, warmup: int = 0) -> dict[str, list[float]]:
+def split_wall_cpu(times: Mapping[str, Sequence[tuple[float, float]]]) -> tuple[dict[str, dict[str, Any]],
+                                                                           dict[str, dict[str, Any]]]:
+    """{name: [(wall, cpu), ...]} -> ({name: summary of walls}, {name: summary of cpus})."""
+    wall = {name: summary_stats([w for w, _c in ts]) for name, ts in times.items()}
+    cpu = {name: summary_stats([c for _w, c in ts]) for name, ts in times.items()}
+    return wall, cpu
+
+
+def round_robin(variants: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 0) -> dict[str, list[Any]]:
     """Run each variant ``repeats`` times, interleaved (A B C A B C ...), so slow drifts
     of a shared machine hit every variant alike. ``warmup`` untimed rounds first."""
     for _ in range(warmup):
         for fn in variants.values():
             fn()
-    out: dict[str, list[float]] = {name: [] for name in variants}
+    out: dict[str, list[Any]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
             out[name].append(fn())

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
-    GATEBOOK_EXE, PYTHON, child_env, parse_args, round_robin, summary_stats, time_command, write_result,
+    GATEBOOK_EXE, PYTHON, child_env, parse_args, round_robin, split_wall_cpu, time_command, write_result,
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
@@ -68,8 +68,10 @@ def main() -> None:
     }
     variants = {name: (lambda argv=argv: time_command(argv, env=env, cwd=cwd)) for name, argv in cmds.items()}
     times = round_robin(variants, repeats, warmup=2)
-    stats = {name: summary_stats(ts) for name, ts in times.items()}
+    stats, cpu = split_wall_cpu(times)
     values = {name: s["median"] for name, s in stats.items()}
+    values.update({f"{name}_min": s["min"] for name, s in stats.items()})
+    values.update({f"{name}_cpu": s["median"] for name, s in cpu.items()})
     values["import_gatebook_net"] = values["import_gatebook"] - values["python_pass"]
     values["gatebook_help_net"] = values["gatebook_help"] - values["python_pass"]
     values["import_store_net"] = values["import_store"] - values["python_pass"]
@@ -78,7 +80,7 @@ def main() -> None:
         "import_gatebook": import_profile([PYTHON, "-X", "importtime", "-c", "import gatebook"], env),
         "gatebook_help": import_profile([PYTHON, "-X", "importtime", GATEBOOK_EXE, "--help"], env),
     }
-    write_result(args.out, values, {"seconds": stats, "importtime": profiles})
+    write_result(args.out, values, {"seconds": stats, "cpu_seconds": cpu, "importtime": profiles})
 
 
 if __name__ == "__main__":

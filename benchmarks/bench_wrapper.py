@@ -19,14 +19,15 @@ All variants run interleaved (round robin), median of REPEATS each.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
-    GATEBOOK_EXE, PYTHON, child_env, log, parse_args, perf, round_robin, sqlite_count, sqlite_url,
-    summary_stats, write_result,
+    GATEBOOK_EXE, PYTHON, child_env, log, parse_args, perf, round_robin, split_wall_cpu, sqlite_count, sqlite_url,
+    write_result,
 )
 
 LINES = 1_000_000
@@ -46,8 +47,14 @@ for i in range({LINES}):
 """
 
 
-def bare(argv: list[str], env: dict[str, str], cwd) -> float:
-    """Spawn, read stdout to EOF (discarding), wait."""
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def bare(argv: list[str], env: dict[str, str], cwd) -> tuple[float, float]:
+    """Spawn, read stdout to EOF (discarding), wait. (wall, CPU of child + this reader)."""
+    c0 = _cpu(resource.RUSAGE_CHILDREN) + _cpu(resource.RUSAGE_SELF)
     t0 = perf()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd, bufsize=0)
     fd = proc.stdout.fileno()
@@ -61,19 +68,23 @@ def bare(argv: list[str], env: dict[str, str], cwd) -> float:
     proc.stdout.close()
     code = proc.wait()
     dt = perf() - t0
+    cpu = _cpu(resource.RUSAGE_CHILDREN) + _cpu(resource.RUSAGE_SELF) - c0
     if code != 0:
         raise RuntimeError(f"bare child failed ({code}): {argv}")
-    return dt
+    return dt, cpu
 
 
-def wrapped(argv: list[str], env: dict[str, str], cwd) -> float:
+def wrapped(argv: list[str], env: dict[str, str], cwd) -> tuple[float, float]:
+    """(wall, CPU of the wrapper and everything it started)."""
+    c0 = _cpu(resource.RUSAGE_CHILDREN)
     t0 = perf()
     proc = subprocess.run([GATEBOOK_EXE, "run", "--quiet", "--", *argv], stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=env, cwd=cwd, check=False)
     dt = perf() - t0
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - c0
     if proc.returncode != 0:
         raise RuntimeError(f"gatebook run failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    return dt
+    return dt, cpu
 
 
 def main() -> None:
@@ -103,9 +114,9 @@ def main() -> None:
     variants["wrapped_pass"]()
     log(f"{len(variants)} variants x {repeats} runs, interleaved")
     times = round_robin(variants, repeats)
-    stats = {name: summary_stats(ts) for name, ts in times.items()}
+    stats, cpu = split_wall_cpu(times)
     for name, s in stats.items():
-        log(f"{name}: median {s['median']:.3f} s  {s['all']}")
+        log(f"{name}: median {s['median']:.3f} s  {s['all']}  (CPU median {cpu[name]['median']:.2f} s)")
 
     # what the wrapper recorded: the metric lines of the last wrapped_metrics run, and output rows
     expected_points = LINES // METRIC_EVERY * 1  # one "loss" point per metric line (step is not stored)
@@ -118,6 +129,7 @@ def main() -> None:
                                     "(SELECT id FROM gb_runs WHERE command LIKE '%child_plain%' "
                                     "ORDER BY created_at DESC LIMIT 1)")
     values = {name: s["median"] for name, s in stats.items()}
+    values.update({f"{name}_cpu": s["median"] for name, s in cpu.items()})
     values.update({
         "lines": LINES,
         "metric_points_expected": expected_points,
@@ -126,7 +138,7 @@ def main() -> None:
         "output_chars_per_run": stored_bytes,
         "ledger_bytes": db.stat().st_size + sum(p.stat().st_size for p in wd.glob("ledger.db-*")),
     })
-    write_result(args.out, values, {"seconds": stats})
+    write_result(args.out, values, {"seconds": stats, "cpu_seconds": cpu})
 
 
 if __name__ == "__main__":

@@ -99,6 +99,23 @@ def locate(store: str | None = None, *, create: bool = False, start: Path | None
     return Project(root=root, store_url=sqlite_url(root / LEDGER_DIR / LEDGER_FILE))
 
 
+def check_sqlite_writable(path: Path) -> None:
+    """Create the ledger's directory and check the ledger can be written (no SQLAlchemy needed)."""
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the ledger directory {parent}: {exc.strerror or exc}",
+            hint="check its permissions or point GATEBOOK_STORE / --store elsewhere",
+        ) from None
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise StoreError(
+            f"the ledger {path} is not writable",
+            hint="check its permissions or point GATEBOOK_STORE / --store elsewhere",
+        )
+
+
 def init_project(root: Path) -> Path:
     """Create ``ROOT/.gatebook/`` (with a .gitignore) and return ROOT."""
     ledger = root / LEDGER_DIR

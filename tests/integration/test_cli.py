@@ -161,8 +161,11 @@ def test_unwritable_store_is_one_line(tmp_path: Path) -> None:
         locked.mkdir()
         locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
         url = f"sqlite:///{locked}/ledger.db"
-    err = one_line_error(gb("run", "--", "true", cwd=tmp_path, store=url))
+    marker = tmp_path / "ran"
+    script = write_script(tmp_path, "touch.py", f"open({str(marker)!r}, 'w').close()\n")
+    err = one_line_error(gb("run", "--", PY, str(script), cwd=tmp_path, store=url))
     assert "ledger" in err
+    assert not marker.exists()  # the command does not start when its run cannot be recorded
 
 
 def test_bad_store_urls(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from gatebook.errors import UsageError
@@ -111,14 +112,19 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     parsers = {s: LineParser(prefix=opts.prefix or pconf.ingest.prefix, kv=opts.kv or pconf.ingest.kv,
                              regexes=regexes) for s in ("stdout", "stderr")}
 
+    # Validate the ledger before starting anything. An SQLite ledger is checked without
+    # opening it (SQLAlchemy's import would delay the command); a server or a parent run
+    # to resolve needs the real connection first.
     store = None
     parent_id = None
-    if opts.parent:  # validate before starting anything
+    if opts.parent or not proj.store_url.startswith("sqlite:///"):
         from gatebook.capture.recorder import resolve_parent
         from gatebook.store import open_store
 
         store = open_store(proj.store_url)
         parent_id = resolve_parent(store, opts.parent)
+    else:
+        project.check_sqlite_writable(Path(proj.store_url[len("sqlite:///"):]))
 
     run_id = new_run_id()
     started = time.time()

@@ -6,7 +6,6 @@ fastest way its driver allows, upserts, and says which errors are worth a retry.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -54,19 +53,9 @@ class SQLiteDialect(Dialect):
     def make_engine(self, url: str) -> Engine:
         path = sqlite_path(url)
         if path is not None:
-            parent = path.parent
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the ledger directory {parent}: {exc.strerror or exc}",
-                    hint="check its permissions or point GATEBOOK_STORE elsewhere",
-                ) from None
-            if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-                raise StoreError(
-                    f"the ledger {path} is not writable",
-                    hint="check its permissions or point GATEBOOK_STORE / --store elsewhere",
-                )
+            from gatebook.project import check_sqlite_writable
+
+            check_sqlite_writable(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": self.busy_timeout_ms / 1000})
         busy = self.busy_timeout_ms
 
@@ -158,7 +147,7 @@ class PostgresDialect(Dialect):
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7412001)")
 
     def is_retryable(self, exc: BaseException) -> bool:
-        code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        code = getattr(getattr(exc, "orig", exc), "sqlstate", None)
         return code in ("40001", "40P01")  # serialization failure, deadlock
 
     def describe(self, url: str) -> str:

@@ -87,6 +87,13 @@ class SQLStore(Store):
                 raise self._translate(exc, "write to") from None
             except SQLAlchemyError as exc:
                 raise self._translate(exc, "write to") from None
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                # raised by the driver directly (the bulk metric insert bypasses SQLAlchemy)
+                if self.dialect.is_retryable(exc) and time.monotonic() < deadline:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise self._translate(exc, "write to") from None
 
     def close(self) -> None:
         self.engine.dispose()

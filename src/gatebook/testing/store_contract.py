@@ -437,6 +437,23 @@ class StoreContract:
         store.write(WriteBatch(metrics=[(run.id, "loss", 0, 1.0, T0)]))
         assert store.metric_stats([run.id])[run.id]["loss"].count == 1
 
+    def test_write_is_atomic_when_metric_points_are_invalid(self, store: Store) -> None:
+        """A bad metric point (NULL key) fails the whole batch with a StoreError: no
+        backend or driver exception escapes, even from a bulk-insert fast path."""
+        run = self._create(store)
+        bad = WriteBatch(
+            notes=[(run.id, T0, "written before the points")],
+            params=[(run.id, "api", {"lr": 0.1})],
+            metrics=[(run.id, "loss", i, float(i), T0 + i) for i in range(100)]
+            + [(run.id, None, 100, 1.0, T0 + 100)],  # type: ignore[list-item]  # NOT NULL
+        )
+        with pytest.raises(StoreError):
+            store.write(bad)
+        assert store.metric_stats([run.id]) == {run.id: {}}
+        assert store.notes(run.id) == [] and store.params(run.id) == {}
+        store.log_metrics([(run.id, "loss", 0, 1.0, T0)])
+        assert store.metric_stats([run.id])[run.id]["loss"].count == 1
+
     def test_empty_batch_is_a_no_op(self, store: Store) -> None:
         run = self._create(store)
         store.write(WriteBatch())

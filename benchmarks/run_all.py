@@ -1,0 +1,445 @@
+"""Run every gatebook benchmark on this machine and write benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...] [--keep]
+
+Each benchmark is a ``bench_*.py`` script run in its own Python process (so imports,
+threads and memory of one never distort another; MLflow never shares an interpreter
+with gatebook) inside one temporary directory: every ledger and database lives there,
+never in the repository, and the directory is removed at the end (``--keep`` keeps it).
+See benchmarks/README.md for what each one measures. Timings are reported, never
+asserted: the exit status is 0 even when targets are missed (1 only if a benchmark
+could not run).
+
+The benchmark processes get a cleaned environment: no GATEBOOK_* variables (each
+benchmark sets GATEBOOK_STORE to its own temp ledger), no PYTHONUNBUFFERED (the
+wrapper benchmark sets it where it belongs), and a bytecode cache
+(PYTHONPYCACHEPREFIX=benchmarks/.work/pycache, git-ignored) even when the calling
+shell has PYTHONDONTWRITEBYTECODE=1, so start-up times are those of an installed
+package rather than of re-compiling every module on every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+PYCACHE = HERE / ".work" / "pycache"
+
+# name -> (script, timeout seconds, title)
+BENCHES: dict[str, tuple[str, float, str]] = {
+    "startup": ("bench_startup.py", 240, "5. Start-up"),
+    "log_call": ("bench_log_call.py", 300, "1. `gb.log` call cost"),
+    "ingest": ("bench_ingest.py", 300, "2. Ingest throughput"),
+    "mlflow": ("bench_mlflow.py", 400, "2b. MLflow peer"),
+    "finish": ("bench_finish.py", 300, "3. Finish-to-durable"),
+    "wrapper": ("bench_wrapper.py", 600, "4. Wrapper overhead"),
+    "ls": ("bench_ls.py", 300, "6. `gatebook ls` over 10,000 runs"),
+}
+
+QUOTED_LOG_COSTS = (("trackio", 18e-6), ("wandb (offline)", 186e-6), ("MLflow", 7.5e-3))
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def bench_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEBOOK_", "MLFLOW_"))}
+    for key in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME", "PYTHONSTARTUP",
+                "PYTHONDEVMODE", "PYTHONTRACEMALLOC", "PYTHONASYNCIODEBUG", "PYTHONWARNINGS"):
+        env.pop(key, None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["DO_NOT_TRACK"] = "true"
+    return env
+
+
+def run_bench(name: str, workroot: Path, env: dict[str, str], quick: bool) -> dict[str, Any]:
+    script, timeout, _title = BENCHES[name]
+    workdir = workroot / name
+    out = workroot / f"{name}.json"
+    argv = [sys.executable, str(HERE / script), "--workdir", str(workdir), "--out", str(out)]
+    if quick:
+        argv.append("--quick")
+    print(f"== {name} ({script})", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=str(workroot), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
+    killed = []
+
+    def kill() -> None:
+        killed.append(True)
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        tail = (tail + [line.rstrip()])[-25:]
+    code = proc.wait()
+    timer.cancel()
+    elapsed = time.perf_counter() - t0
+    if code != 0 or not out.exists():
+        why = f"timed out after {timeout:.0f} s" if killed else f"exit code {code}"
+        print(f"!! {name} failed: {why}", flush=True)
+        return {"error": why, "tail": tail, "elapsed_s": elapsed}
+    result = json.loads(out.read_text())
+    result["elapsed_s"] = elapsed
+    print(f"   ({elapsed:.1f} s)", flush=True)
+    return result
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+def fs(x: float | None) -> str:
+    """Seconds, in a readable unit."""
+    if x is None:
+        return "n/a"
+    ax = abs(x)
+    if ax < 1e-3:
+        return f"{x * 1e6:.2f} µs"
+    if ax < 1.0:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def fr(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:,.0f} points/s"
+
+
+def fx(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.2f}×"
+
+
+def met(ok: bool | None) -> str:
+    return "—" if ok is None else ("**yes**" if ok else "**NO**")
+
+
+def div(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+Row = tuple[str, str, str, str, str, str]
+
+
+class Report:
+    def __init__(self) -> None:
+        self.sections: list[str] = []
+        self.summary: list[tuple[str, str, str, bool | None]] = []  # (bench, measurement, value, met)
+
+    def table(self, title: str, intro: str, rows: list[Row], notes: list[str], headline: list[int]) -> None:
+        out = [f"## {title}", ""]
+        if intro:
+            out += [intro, ""]
+        out += ["| measurement | value | limit / peer value | ratio | target | met |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| {' | '.join(r)} |" for r in rows]
+        if notes:
+            out.append("")
+            out += [f"- {n}" for n in notes]
+        self.sections.append("\n".join(out) + "\n")
+        for i in headline:
+            r = rows[i]
+            ok = None if r[5] == "—" else r[5] == "**yes**"
+            self.summary.append((title, r[0], f"{r[1]} (target {r[4]}, ratio {r[3]})", ok))
+
+    def failed(self, title: str, res: dict[str, Any]) -> None:
+        tail = "\n".join(res.get("tail", [])[-15:])
+        self.sections.append(f"## {title}\n\nThe benchmark could not run: {res['error']}.\n\n```\n{tail}\n```\n")
+        self.summary.append((title, "(benchmark failed)", res["error"], False))
+
+
+def v(res: dict[str, Any] | None, key: str) -> Any:
+    if not res or "values" not in res:
+        return None
+    return res["values"].get(key)
+
+
+def section_log_call(rep: Report, r: dict[str, Any], mlflow: dict[str, Any] | None) -> None:
+    med = v(r, "per_call_median_s")
+    rows: list[Row] = [
+        (f"`gb.log({{5 floats}}, step=i)`: median per call over batches of 1,000 ({v(r, 'calls'):,} calls)",
+         fs(med), "—", "—", "≤ 5 µs", met(med <= 5e-6)),
+        ("same: mean over all calls (includes GIL hand-offs to the writer thread)", fs(v(r, "per_call_mean_s")),
+         "—", "—", "—", "—"),
+        ("same: 90th percentile of the batches", fs(v(r, "per_call_p90_s")), "—", "—", "—", "—"),
+        ("same loop calling a no-op (loop + dict literal + call): median", fs(v(r, "baseline_median_s")),
+         "—", "—", "—", "—"),
+        ("`gb.log` net of that baseline: median", fs(v(r, "net_median_s")), "—", "—", "—", "—"),
+        (f"`gb.finish()` afterwards ({v(r, 'points_expected'):,} points logged; what was still queued)",
+         fs(v(r, "finish_after_s")), "—", "—", "—", "—"),
+    ]
+    quoted = ", ".join(f"{name} {fs(cost)} (gatebook {fx(cost / med)} cheaper)" for name, cost in QUOTED_LOG_COSTS)
+    notes = [f"Quoted references from the issue, **not measured here**: {quoted}.",
+             f"All {v(r, 'points_stored'):,} of {v(r, 'points_expected'):,} points were in the ledger after finish()."]
+    ml = v(mlflow, "single_median_s")
+    if ml is not None:
+        notes.append(f"Measured here (benchmark 2b): MLflow `MlflowClient.log_metric` into SQLite, median "
+                     f"{fs(ml)} per call (one point), i.e. {fx(ml / med)} a `gb.log` call of 5 points.")
+    rep.table("1. `gb.log` call cost", "The background writer runs as usual (flush every 0.2 s).", rows, notes, [0])
+
+
+def section_ingest(rep: Report, r: dict[str, Any], ml: dict[str, Any] | None) -> None:
+    n = v(r, "n_points")
+    gb_rate, raw_rate = v(r, "gb_rate"), v(r, "raw_rate")
+    ml_single, ml_batch = v(ml, "single_rate"), v(ml, "batch_rate")
+    ratio_raw = div(gb_rate, raw_rate)
+    ratio_single = div(gb_rate, ml_single)
+    rows: list[Row] = [
+        (f"gatebook: {n:,} points via `gb.log` (5 per call) → `gb.finish()` returned",
+         fr(gb_rate), f"raw sqlite3: {fr(raw_rate)}", fx(ratio_raw), "≥ 0.50× raw",
+         met(None if ratio_raw is None else ratio_raw >= 0.5)),
+        ("gatebook vs. MLflow `log_metric` (single calls)", fr(gb_rate), f"MLflow: {fr(ml_single)}",
+         fx(ratio_single), "≥ 100×", met(None if ratio_single is None else ratio_single >= 100)),
+        ("gatebook vs. MLflow `log_batch` (1,000 metrics per call)", fr(gb_rate), f"MLflow: {fr(ml_batch)}",
+         fx(div(gb_rate, ml_batch)), "—", "—"),
+        (f"raw sqlite3 `executemany` of the same {n:,} rows, one transaction (the limit)", fr(raw_rate),
+         "—", "—", "—", "—"),
+        ("gatebook wall time (median), of which in `gb.finish()`",
+         f"{fs(v(r, 'gb_median_s'))} ({fs(v(r, 'gb_finish_median_s'))} in finish)",
+         f"raw: {fs(v(r, 'raw_median_s'))}", fx(div(v(r, 'gb_median_s'), v(r, 'raw_median_s'))), "—", "—"),
+        ("gatebook cold: clock starts right after `gb.init()` (provenance capture overlaps)",
+         fr(v(r, "gb_cold_rate")), f"raw sqlite3: {fr(raw_rate)}", fx(div(v(r, 'gb_cold_rate'), raw_rate)),
+         "—", "—"),
+    ]
+    if ml and "values" in ml:
+        rows += [
+            ("MLflow `log_metric`: median per call", fs(v(ml, "single_median_s")), "—", "—", "—", "—"),
+            ("MLflow `log_batch` of 1,000: median per call", fs(v(ml, "batch_median_s")), "—", "—", "—", "—"),
+        ]
+    notes = [f"All points present after finish: gatebook {'yes' if v(r, 'gb_rows_ok') and v(r, 'gb_cold_rows_ok') else 'NO'}, "
+             f"raw {'yes' if v(r, 'raw_rows_ok') else 'NO'}"
+             + (f", MLflow {v(ml, 'points_stored'):,}/{v(ml, 'points_expected'):,}" if ml and 'values' in ml else "")
+             + "."]
+    if ml and "values" in ml:
+        notes.append(f"MLflow {v(ml, 'version')}, SQLite backend, own process; its import ({fs(v(ml, 'import_s'))}) "
+                     f"and set-up incl. alembic migrations ({fs(v(ml, 'setup_s'))}) are excluded. "
+                     f"{v(ml, 'single_calls')} `log_metric` calls, {v(ml, 'batch_points'):,} points via `log_batch`.")
+    elif ml is not None:
+        notes.append(f"MLflow benchmark failed: {ml.get('error')}.")
+    rep.table("2. Ingest throughput (end to end)",
+              "Median of the repetitions; each uses a fresh database file.", rows, notes, [0, 1])
+
+
+def section_finish(rep: Report, r: dict[str, Any], ingest: dict[str, Any] | None) -> None:
+    n = v(r, "n_points")
+    raw_rate = v(ingest, "raw_rate")
+    raw_floor = div(n, raw_rate)
+    rows: list[Row] = []
+    for variant, label in (("default", "default flush interval (0.2 s)"),
+                           ("worst", "worst case, GATEBOOK_FLUSH_INTERVAL=1000 (all pending)")):
+        t = v(r, f"{variant}_finish_median_s")
+        rows.append((f"`gb.finish()` after {n:,} points, {label}: median", fs(t),
+                     f"raw sqlite3 insert of {n:,} rows: {fs(raw_floor)}", fx(div(t, raw_floor)),
+                     "≤ 0.2 s", met(t <= 0.2)))
+    for variant in ("default", "worst"):
+        rows.append((f"{variant}: slowest repetition / points pending at finish (median) / log burst",
+                     f"{fs(v(r, f'{variant}_finish_max_s'))} / {v(r, f'{variant}_pending_median'):,.0f} / "
+                     f"{fs(v(r, f'{variant}_log_median_s'))}", "—", "—", "—", "—"))
+    ok = v(r, "default_all_durable") and v(r, "worst_all_durable")
+    notes = [f"Durability check (a separate sqlite3 connection right after finish() returned: "
+             f"{n:,} points and status `finished`): {'passed in every repetition' if ok else 'FAILED'}.",
+             "The raw sqlite3 time is derived from benchmark 2's raw rate (same schema, pragmas, one transaction)."]
+    rep.table("3. Finish-to-durable", "", rows, notes, [0, 1])
+
+
+def section_wrapper(rep: Report, r: dict[str, Any]) -> None:
+    lines = v(r, "lines")
+    bu, bb, w = v(r, "bare_unbuffered"), v(r, "bare_buffered"), v(r, "wrapped")
+    bum, wm = v(r, "bare_unbuffered_metrics"), v(r, "wrapped_metrics")
+    rows: list[Row] = [
+        (f"`gatebook run --quiet -- python child.py` ({lines:,} lines)", fs(w),
+         f"bare, PYTHONUNBUFFERED=1: {fs(bu)}", fx(div(w, bu)), "≤ 1.5× bare (unbuffered)",
+         met(None if div(w, bu) is None else div(w, bu) <= 1.5)),
+        ("same vs. bare with Python's normal buffered stdout", fs(w), f"bare, buffered: {fs(bb)}",
+         fx(div(w, bb)), "—", "—"),
+        (f"with 1,000 `gatebook:` metric lines among the {lines:,}", fs(wm), f"bare, unbuffered: {fs(bum)}",
+         fx(div(wm, bum)), "≤ 1.5× bare (unbuffered)", met(None if div(wm, bum) is None else div(wm, bum) <= 1.5)),
+        ("fixed cost: `gatebook run --quiet -- python -c pass`", fs(v(r, "wrapped_pass")),
+         f"bare: {fs(v(r, 'bare_pass'))}", fx(div(v(r, 'wrapped_pass'), v(r, 'bare_pass'))), "—", "—"),
+    ]
+    notes = [f"Metric points recorded from the metric-line child: {v(r, 'metric_points_stored'):,} of "
+             f"{v(r, 'metric_points_expected'):,}.",
+             f"Output stored per wrapped run of the plain child: {v(r, 'output_chunks_per_run'):,} chunks, "
+             f"{v(r, 'output_chars_per_run') / 1e6:.1f} M characters; the ledger held "
+             f"{v(r, 'ledger_bytes') / 1e6:.0f} MB after all runs.",
+             "Bare = the child's stdout on a pipe read (and discarded) by the benchmark process, 64 KiB reads.",
+             "Median CPU time (user+sys, all processes involved): "
+             + "; ".join(f"{k.replace('_', ' ')} {fs(v(r, k + '_cpu'))}" for k in (
+                 "bare_buffered", "bare_unbuffered", "wrapped", "bare_unbuffered_metrics", "wrapped_metrics",
+                 "bare_pass", "wrapped_pass")) + "."]
+    rep.table("4. Wrapper overhead (`gatebook run`)", "Median of the interleaved runs of each variant.", rows,
+              notes, [0, 2])
+
+
+def section_startup(rep: Report, r: dict[str, Any]) -> None:
+    base = v(r, "python_pass")
+    ig, gh = v(r, "import_gatebook"), v(r, "gatebook_help")
+    rows: list[Row] = [
+        ("`python -c pass` (interpreter start-up, subtracted below)", fs(base), "—", "—", "—", "—"),
+        ('`python -c "import gatebook"`', fs(ig), f"python -c pass: {fs(base)}", fx(div(ig, base)), "≤ 0.1 s",
+         met(ig <= 0.1)),
+        ('`import gatebook`, net of `python -c pass`', fs(v(r, "import_gatebook_net")), "—", "—", "(info)", "—"),
+        ("`gatebook --help` (the venv's console script)", fs(gh), f"python -c pass: {fs(base)}", fx(div(gh, base)),
+         "≤ 0.15 s", met(gh <= 0.15)),
+        ("`gatebook --help`, net of `python -c pass`", fs(v(r, "gatebook_help_net")), "—", "—", "(info)", "—"),
+        ("`gatebook --version`", fs(v(r, "gatebook_version")), "—", "—", "—", "—"),
+        ('`python -c "import gatebook.store.sql"` (what the first `gb.init()` / any ledger command imports)',
+         fs(v(r, "import_store")), "—", "—", "—", "—"),
+    ]
+    notes = [f"Median of {v(r, 'repeats')} interleaved runs after 2 warm-up rounds.",
+             "Less sensitive to other load on the machine: fastest run (wall) / median CPU time (user+sys): "
+             + "; ".join(f"{label} {fs(v(r, key + '_min'))} / {fs(v(r, key + '_cpu'))}" for key, label in (
+                 ("python_pass", "`python -c pass`"), ("import_gatebook", "`import gatebook`"),
+                 ("gatebook_help", "`gatebook --help`"), ("import_store", "`import gatebook.store.sql`")))
+             + "."]
+    prof = (r.get("details") or {}).get("importtime") or {}
+    for name, p in prof.items():
+        heavy = ", ".join(f"{mod} {us / 1000:.0f} ms" for mod, us in p.get("heaviest", [])[:8])
+        notes.append(f"`-X importtime` of {name}: {p.get('modules')} modules, self-time total "
+                     f"{p.get('total_import_us', 0) / 1000:.0f} ms; largest cumulative: {heavy}.")
+    rep.table("5. Start-up", "", rows, notes, [1, 3])
+
+
+def section_ls(rep: Report, r: dict[str, Any]) -> None:
+    d, j = v(r, "ls_default"), v(r, "ls_all_json")
+    rows: list[Row] = [
+        ("`gatebook ls` (default limit 50, table to /dev/null)", fs(d), "—", "—", "≤ 0.5 s", met(d <= 0.5)),
+        ("`gatebook ls --limit 0 --json > /dev/null` (all runs)", fs(j), "—", "—", "≤ 0.5 s", met(j <= 0.5)),
+    ]
+    notes = [f"Ledger: {v(r, 'runs'):,} runs (300,000 metric points, tags, params, summaries, ~2 KB provenance "
+             f"each), {v(r, 'ledger_mb'):.0f} MB, built in {fs(v(r, 'build_s'))}; `--json` listed "
+             f"{v(r, 'json_runs_listed'):,} runs ({v(r, 'json_bytes') / 1e6:.1f} MB of JSON), the table "
+             f"{v(r, 'default_lines')} lines.",
+             "Median of 5 interleaved runs after a warm-up run of each. Fastest run (wall) / median CPU time "
+             f"(user+sys): `ls` {fs(v(r, 'ls_default_min'))} / {fs(v(r, 'ls_default_cpu'))}; `ls --limit 0 --json` "
+             f"{fs(v(r, 'ls_all_json_min'))} / {fs(v(r, 'ls_all_json_cpu'))}."]
+    rep.table("6. `gatebook ls` over a 10,000-run ledger", "", rows, notes, [0, 1])
+
+
+SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
+    # name -> (title, renderer, other results it uses)
+    "log_call": ("1. `gb.log` call cost", section_log_call, ("mlflow",)),
+    "ingest": ("2. Ingest throughput (end to end)", section_ingest, ("mlflow",)),
+    "finish": ("3. Finish-to-durable", section_finish, ("ingest",)),
+    "wrapper": ("4. Wrapper overhead (`gatebook run`)", section_wrapper, ()),
+    "startup": ("5. Start-up", section_startup, ()),
+    "ls": ("6. `gatebook ls` over a 10,000-run ledger", section_ls, ()),
+}
+
+
+def version_of(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def header(started: _dt.datetime, total_s: float, load_before: tuple[float, ...], quick: bool,
+           ran: list[str]) -> str:
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        affinity = os.cpu_count()
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else ()
+    lines = [
+        "# gatebook benchmarks: results",
+        "",
+        "Produced by `make bench` (`benchmarks/run_all.py`); see `benchmarks/README.md` for what each number "
+        "means. Timings are medians of repeated measurements taken on this machine in this one run; "
+        "nothing is asserted.",
+        "",
+        f"- date: {started.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        f"- Python: {platform.python_version()} ({platform.python_implementation()}), {sys.executable}",
+        f"- platform: {platform.platform()}",
+        f"- CPUs: {os.cpu_count()} (usable by this process: {affinity})",
+        f"- load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; after: "
+        f"{' / '.join(f'{x:.2f}' for x in load_after)}",
+        f"- gatebook {version_of('gatebook')}, mlflow {version_of('mlflow')}, SQLAlchemy {version_of('SQLAlchemy')}, "
+        f"SQLite {sqlite3.sqlite_version}",
+        f"- benchmarks run: {', '.join(ran)}{' (--quick: fewer repetitions)' if quick else ''}; "
+        f"total wall time {total_s:.0f} s",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (for trying the scripts)")
+    ap.add_argument("--only", nargs="*", choices=list(BENCHES), help="run only these benchmarks")
+    ap.add_argument("--keep", action="store_true", help="keep the temp directory (ledgers, JSON results)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="the Markdown file to write")
+    args = ap.parse_args()
+
+    names = [n for n in BENCHES if not args.only or n in args.only]
+    started = _dt.datetime.now(_dt.timezone.utc)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else ()
+    PYCACHE.mkdir(parents=True, exist_ok=True)
+    workroot = Path(tempfile.mkdtemp(prefix="gatebook-bench-"))
+    env = bench_env()
+    print(f"gatebook benchmarks in {workroot} (python {platform.python_version()}, {os.cpu_count()} CPUs)",
+          flush=True)
+    t0 = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for name in names:
+            results[name] = run_bench(name, workroot, env, args.quick)
+    finally:
+        total = time.perf_counter() - t0
+        if args.keep:
+            print(f"kept {workroot}")
+        else:
+            shutil.rmtree(workroot, ignore_errors=True)
+
+    rep = Report()
+    for name, (title, render, uses) in SECTIONS.items():
+        if name not in results:
+            continue
+        res = results[name]
+        if "error" in res:
+            rep.failed(title, res)
+            continue
+        render(rep, res, *(results.get(u) for u in uses))
+    if "mlflow" in results and "error" in results["mlflow"] and "ingest" not in results:
+        rep.failed(BENCHES["mlflow"][2], results["mlflow"])
+
+    summary = ["## Summary", "", "| benchmark | measurement | value | met |", "|---|---|---|---|"]
+    summary += [f"| {b} | {m} | {val} | {met(ok)} |" for b, m, val, ok in rep.summary]
+    doc = header(started, total, load_before, args.quick, names) + "\n" + "\n".join(summary) + "\n\n" + \
+        "\n".join(rep.sections)
+    doc += "\nRaw numbers (every repetition) are in the per-benchmark JSON files (`run_all.py --keep`).\n"
+    args.out.write_text(doc)
+
+    print("\n== summary (targets are reported, not asserted)")
+    for b, m, val, ok in rep.summary:
+        flag = {True: "met   ", False: "MISSED", None: "      "}[ok]
+        print(f"  [{flag}] {b}: {m}: {val}")
+    print(f"\nwrote {args.out} ({total:.0f} s)")
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
