@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 # the contract's plain asserts get pytest's detailed failure messages
-pytest.register_assert_rewrite("gatebook.testing.store_contract")
+if "gatebook.testing.store_contract" not in sys.modules:
+    pytest.register_assert_rewrite("gatebook.testing.store_contract")
 
 from gatebook.store import open_store  # noqa: E402
 from gatebook.store.base import Store  # noqa: E402
@@ -61,4 +64,11 @@ class TestSQLStoreContract(StoreContract):
             if path is None or not Path("/proc/self/fd").is_dir():
                 return pool_out
             return max(pool_out, _open_sqlite_handles(path.resolve()))
-        return max(pool_out, _pg_backends(url))
+        # a server backend exits a moment after its client disconnects: wait for it
+        pool = store.engine.pool  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while True:
+            backends = _pg_backends(url)
+            if backends <= pool.checkedin() + pool.checkedout() or time.monotonic() > deadline:
+                return max(pool_out, backends)
+            time.sleep(0.05)

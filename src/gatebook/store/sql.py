@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -288,7 +288,8 @@ class SQLStore(Store):
         col = _SORTS.get(key.lstrip("-+"))
         if col is None:
             raise StoreError(f"cannot sort by {key.lstrip('-+')!r}", hint=f"use one of: {', '.join(_SORTS)}")
-        stmt = stmt.order_by(col.desc() if desc else col.asc(), t.runs.c.id.desc() if desc else t.runs.c.id.asc())
+        stmt = stmt.order_by((col.desc() if desc else col.asc()).nulls_last(),
+                             t.runs.c.id.desc() if desc else t.runs.c.id.asc())
         if query.limit:
             stmt = stmt.limit(query.limit)
         with self._read() as conn:
@@ -317,6 +318,7 @@ class SQLStore(Store):
             self._write(self._apply, batch)
 
     def _apply(self, conn: Connection, b: WriteBatch) -> None:
+        _strip_nul(b)
         if b.metrics:
             rows = [(r, k, s, None if v is None or v != v else v, ts) for (r, k, s, v, ts) in b.metrics]
             self.dialect.insert_metrics(conn, rows)
@@ -359,23 +361,28 @@ class SQLStore(Store):
         if not ids:
             return out
         m = t.metrics
-        order_step = func.coalesce(m.c.step, -1)
         with self._read() as conn:
             for chunk in _chunks(ids, 500):
-                agg = conn.execute(
-                    select(m.c.run_id, m.c.key, func.count(), func.min(m.c.value), func.max(m.c.value), func.max(m.c.step))
-                    .where(m.c.run_id.in_(chunk)).group_by(m.c.run_id, m.c.key)
-                ).all()
-                ranked = (
-                    select(m.c.run_id, m.c.key, m.c.value,
-                           func.row_number().over(partition_by=(m.c.run_id, m.c.key),
-                                                  order_by=(order_step.desc(), m.c.ts.desc())).label("rn"))
-                    .where(m.c.run_id.in_(chunk)).subquery()
+                # One pass for the aggregates; "last" is then looked up through the
+                # (run_id, key, step) index at each series' highest step (or, for series
+                # without steps, its latest timestamp) instead of ranking every point.
+                agg = (
+                    select(m.c.run_id, m.c.key, func.count().label("n"), func.min(m.c.value).label("lo"),
+                           func.max(m.c.value).label("hi"), func.max(m.c.step).label("ms"),
+                           func.max(m.c.ts).label("mt"))
+                    .where(m.c.run_id.in_(chunk)).group_by(m.c.run_id, m.c.key).subquery()
                 )
-                last = {(r, k): v for r, k, v in conn.execute(
-                    select(ranked.c.run_id, ranked.c.key, ranked.c.value).where(ranked.c.rn == 1))}
-                for run_id, key, count, vmin, vmax, last_step in agg:
-                    lv = last.get((run_id, key))
+                rows = conn.execute(
+                    select(agg.c.run_id, agg.c.key, agg.c.n, agg.c.lo, agg.c.hi, agg.c.ms, m.c.value, m.c.ts)
+                    .join(m, and_(m.c.run_id == agg.c.run_id, m.c.key == agg.c.key,
+                                  or_(m.c.step == agg.c.ms, and_(agg.c.ms.is_(None), m.c.ts == agg.c.mt))))
+                ).all()
+                best: dict[tuple[str, str], Any] = {}
+                for row in rows:
+                    k = (row[0], row[1])
+                    if k not in best or row[7] > best[k][7]:
+                        best[k] = row
+                for (run_id, key), (_, _, count, vmin, vmax, last_step, lv, _) in best.items():
                     out[run_id][key] = MetricStats(
                         last=math.nan if lv is None else float(lv),
                         min=None if vmin is None else float(vmin),
@@ -449,6 +456,19 @@ class SQLStore(Store):
             return [EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data))
                     for ts, kind, step, data in conn.execute(
                         select(e.c.ts, e.c.kind, e.c.step, e.c.data).where(e.c.run_id == run_id).order_by(e.c.id))]
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _strip_nul(b: WriteBatch) -> None:
+    """NUL characters become U+FFFD: PostgreSQL text cannot hold them, and one in a
+    training's output must not block the rest of the run's data."""
+    b.output = [(run_id, [(seq, ts, st, _clean(data)) for seq, ts, st, data in chunks]) for run_id, chunks in b.output]
+    b.notes = [(run_id, ts, _clean(text)) for run_id, ts, text in b.notes]
+    if any(type(k) is str and "\x00" in k for _, k, _, _, _ in b.metrics):
+        b.metrics = [(r, _clean(k) if type(k) is str else k, s, v, ts) for r, k, s, v, ts in b.metrics]
 
 
 def _read_version(conn: Connection) -> int:

@@ -394,6 +394,22 @@ class StoreContract:
         with pytest.raises(StoreError):
             store.list_runs(RunQuery(sort="-provenance; DROP TABLE x"))
 
+    def test_running_runs_sort_last_by_duration_on_every_backend(self, store: Store) -> None:
+        done = self._create(store, name="done", created_at=T0)
+        store.set_status(done.id, RunStatus.FINISHED, ended_at=T0 + 5)
+        self._create(store, name="live", created_at=T0 + 1)  # no end yet: no duration
+        assert self._names(store.list_runs(RunQuery(sort="duration"))) == ["done", "live"]
+        assert self._names(store.list_runs(RunQuery(sort="-duration"))) == ["done", "live"]
+
+    def test_nul_characters_never_block_a_write(self, store: Store) -> None:
+        run = self._create(store)
+        store.write(WriteBatch(output=[(run.id, [(0, T0, "stdout", "bin\x00ary\n")])],
+                               notes=[(run.id, T0, "a\x00b")],
+                               metrics=[(run.id, "k\x00", 1, 1.0, T0)]))
+        assert store.output(run.id)[0][3] == "bin\ufffdary\n"
+        assert store.notes(run.id)[0].text == "a\ufffdb"
+        assert list(store.metric_stats([run.id])[run.id]) == ["k\ufffd"]
+
     def test_count_runs(self, store: Store) -> None:
         assert store.count_runs() == 0
         for _ in range(5):
