@@ -15,17 +15,13 @@ import json
 import math
 import uuid
 from pathlib import PurePath
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 _MAX_DEPTH = 32
 
 
 class Unserializable(TypeError):
     """Raised by :func:`to_float` when a value is not a number."""
-
-
-def _float_json(x: float) -> Any:
-    return x  # NaN/inf are kept; encode() writes them as the JSON5-ish NaN/Infinity
 
 
 def _is_numpy(value: Any) -> bool:
@@ -275,10 +271,3 @@ def json_safe_numbers(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [json_safe_numbers(v) for v in data]
     return data
-
-
-def iter_unique(items: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in items:
-        seen.setdefault(item, None)
-    return list(seen)

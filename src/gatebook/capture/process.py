@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Sequence
 
@@ -190,11 +189,3 @@ def _pump(pipe: BinaryIO | None, name: str, sink: BinaryIO | None, on_output: Ou
         pipe.close()
     except OSError:  # pragma: no cover
         pass
-
-
-def exit_code_of(result: ChildExit) -> int:
-    return result.returncode
-
-
-def now() -> float:
-    return time.time()

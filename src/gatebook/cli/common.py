@@ -74,12 +74,6 @@ def iso(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def local_time(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def ago(ts: float | None, now: float | None = None) -> str:
     if ts is None:
         return ""

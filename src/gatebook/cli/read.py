@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gatebook.cli.common import (
-    ago, duration, emit_json, json_option, local_time, open_ledger, parse_since, store_option,
+    ago, duration, emit_json, json_option, open_ledger, parse_since, store_option,
 )
 from gatebook.records import RunStatus
 
