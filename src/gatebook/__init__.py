@@ -16,7 +16,7 @@ drivers are imported by ``init()``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not `from typing import ...`: importing typing costs start-up time
 
 __version__ = "0.1.0"
 
@@ -34,23 +34,27 @@ __all__ = [
     "summary",
 ]
 
-from gatebook.errors import GatebookError
-from gatebook.records import RunStatus
-
 if TYPE_CHECKING:  # pragma: no cover
     from gatebook.api import Run, artifact, current, finish, init, log, note, summary
+    from gatebook.errors import GatebookError
+    from gatebook.records import RunStatus
 
-_LAZY = {"Run", "artifact", "current", "finish", "init", "log", "note", "summary"}
+_LAZY = {
+    "Run": "gatebook.api", "artifact": "gatebook.api", "current": "gatebook.api", "finish": "gatebook.api",
+    "init": "gatebook.api", "log": "gatebook.api", "note": "gatebook.api", "summary": "gatebook.api",
+    "GatebookError": "gatebook.errors", "RunStatus": "gatebook.records",
+}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from gatebook import api
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gatebook' has no attribute {name!r}")
+    import importlib
 
-        value = getattr(api, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gatebook' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

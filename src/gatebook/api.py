@@ -29,6 +29,7 @@ from gatebook.errors import GatebookError
 from gatebook.records import RunStatus
 
 _lock = threading.RLock()
+_EAGER_FLUSH = 20_000  # queued items that wake the writer before its interval
 _current: "Run | None" = None
 
 
@@ -78,7 +79,10 @@ class Run:
         if self._closed:
             self._warn_once("closed", f"gatebook: run {self.id} is finished; log() ignored")
             return
-        self._queue.append(("m", step, data.copy() if type(data) is dict else dict(data), time.time()))
+        q = self._queue
+        q.append(("m", step, data.copy() if type(data) is dict else dict(data), time.time()))
+        if len(q) > _EAGER_FLUSH:  # a burst: start writing now rather than at the next tick
+            self._wake.set()
 
     def summary(self, values: Mapping[str, Any]) -> None:
         """Record final values (any JSON-able or convertible value); later ones win."""
@@ -220,7 +224,7 @@ class Run:
                         except serialize.Unserializable as exc:
                             self._warn_once(f"m:{key}", f"gatebook: warning: metric {key!r} not logged: {exc}")
                             continue
-                    rows.append((run_id, key if type(key) is str else str(key), step, fv, ts))
+                    rows.append((run_id, key if type(key) is str else str(key), step, fv if fv == fv else None, ts))
             elif kind == "s":
                 batch.summary.append((run_id, self._jsonable(item[1], "summary")))
             elif kind == "p":

@@ -40,7 +40,6 @@ def _lost_after() -> float:
 def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ...], group: str | None,
            since: str | None, sort: str, limit: int, as_json: bool) -> int:
     """List runs, newest first. NAME_GLOB filters names with * and ?."""
-    from gatebook.liveness import reconcile
     from gatebook.store.base import RunQuery
 
     store = open_ledger()
@@ -48,6 +47,8 @@ def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ..
                      since=parse_since(since) if since else None, sort=sort, limit=limit)
     runs = store.list_runs(query)
     if any(r.status is RunStatus.RUNNING for r in runs):
+        from gatebook.liveness import reconcile
+
         runs = reconcile(store, runs, lost_after=_lost_after())
         if statuses:
             runs = [r for r in runs if r.status.value in statuses]

@@ -320,7 +320,9 @@ class SQLStore(Store):
     def _apply(self, conn: Connection, b: WriteBatch) -> None:
         _strip_nul(b)
         if b.metrics:
-            rows = [(r, k, s, None if v is None or v != v else v, ts) for (r, k, s, v, ts) in b.metrics]
+            rows = b.metrics
+            if any(v is not None and v != v for _, _, _, v, _ in rows):  # NaN is stored as NULL
+                rows = [(r, k, s, None if v is None or v != v else v, ts) for (r, k, s, v, ts) in rows]
             self.dialect.insert_metrics(conn, rows)
         if b.params:
             rows_p = [{"run_id": run_id, "source": source, "key": key, "value": serialize.dumps(value)}
