@@ -10,12 +10,17 @@ Variants (each its own fresh ledger, repeated, median reported):
   written when finish() starts;
 * ``worst``: GATEBOOK_FLUSH_INTERVAL=1000, so the writer never flushes during the burst
   and all 100,000 points are pending at finish().
+
+For reference, in each repetition: the raw sqlite3 insert of the same 100,000 rows (as
+in benchmark 2), and a by-hand split of the work finish() does, timed on the same data:
+turning the queued log() calls into rows (``Run._fill``), then ``store.write`` of them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,6 +52,31 @@ def once(gb, db, interval: str) -> dict[str, float]:
             "written_before": written_before, "stored": stored, "status_ok": status}
 
 
+def breakdown(gb, db) -> dict[str, float]:
+    """Where finish() time goes, done by hand on the same data: the writer's conversion of
+    queued log() calls into rows, then one store.write() of those rows (uses internals)."""
+    from gatebook.store.base import WriteBatch
+
+    os.environ["GATEBOOK_FLUSH_INTERVAL"] = "1000"
+    run = gb.init(name="bench-finish-breakdown", store=sqlite_url(db))
+    run.flush()
+    for i in range(N_POINTS // KEYS):
+        v = i * 0.001
+        gb.log({"loss": v, "acc": v, "lr": v, "grad_norm": v, "throughput": v}, step=i)
+    items = []
+    while run._queue:
+        items.append(run._queue.popleft())
+    t0 = perf()
+    batch = WriteBatch()
+    run._fill(batch, items)
+    t1 = perf()
+    run._store.write(batch)
+    t2 = perf()
+    gb.finish()
+    run._store.close()
+    return {"fill_s": t1 - t0, "write_s": t2 - t1}
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     reps = 2 if args.quick else 5
@@ -54,15 +84,29 @@ def main() -> None:
     os.environ["GATEBOOK_STORE"] = sqlite_url(args.workdir / "default.db")
 
     import gatebook as gb
+    from bench_ingest import metrics_ddl, raw_once
+    from gatebook.ids import new_run_id
 
+    ddl = metrics_ddl(args.workdir)
+    rid, ts = new_run_id(), time.time()
+    rows = [(rid, key, i, i * 0.001, ts + i * 1e-6) for i in range(N_POINTS // KEYS)
+            for key in ("loss", "acc", "lr", "grad_norm", "throughput")]
     results: dict[str, list[dict[str, float]]] = {"default": [], "worst": []}
+    raw, parts = [], []
     for rep in range(reps):  # interleaved
         for variant, interval in (("default", "0.2"), ("worst", "1000")):
             r = once(gb, args.workdir / f"{variant}{rep}.db", interval)
             results[variant].append(r)
             log(f"{variant} rep {rep}: finish {r['finish_s']:.3f} s, pending ~{r['pending_points']}, "
                 f"stored {r['stored']}")
+        raw.append(raw_once(args.workdir / f"raw{rep}.db", ddl, rows)[0])
+        parts.append(breakdown(gb, args.workdir / f"parts{rep}.db"))
+        log(f"raw sqlite3 {N_POINTS} rows: {raw[-1]:.3f} s; by hand: rows built in {parts[-1]['fill_s']:.3f} s, "
+            f"written in {parts[-1]['write_s']:.3f} s")
     values: dict[str, float | bool] = {"n_points": N_POINTS}
+    values["raw_median_s"] = summary_stats(raw)["median"]
+    values["fill_median_s"] = summary_stats([p["fill_s"] for p in parts])["median"]
+    values["write_median_s"] = summary_stats([p["write_s"] for p in parts])["median"]
     details = {}
     for variant, rs in results.items():
         fs = summary_stats([r["finish_s"] for r in rs])
@@ -72,6 +116,8 @@ def main() -> None:
         values[f"{variant}_log_median_s"] = summary_stats([r["log_s"] for r in rs])["median"]
         values[f"{variant}_all_durable"] = all(r["stored"] == N_POINTS and r["status_ok"] == 1 for r in rs)
         details[variant] = rs
+    details["raw_s"] = raw
+    details["breakdown"] = parts
     write_result(args.out, values, details)
 
 

@@ -11,7 +11,7 @@ file holding gb_metrics with exactly gatebook's DDL (table + index, copied from
 ``sqlite_master`` of a gatebook ledger), journal_mode=WAL, synchronous=NORMAL.
 The rows are built before the clock starts.
 
-Each variant is repeated and every repetition uses a fresh database file.
+Raw and gatebook repetitions alternate; every repetition uses a fresh database file.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def raw_once(path, ddl: list[str], rows: list[tuple]) -> tuple[float, int]:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     n_points = 200_000
-    reps = 2 if args.quick else 3
+    reps = 2 if args.quick else 5
     os.chdir(args.workdir)
     os.environ["GATEBOOK_STORE"] = sqlite_url(args.workdir / "default.db")
 
@@ -93,19 +93,16 @@ def main() -> None:
     ts = time.time()
     rows = [(run_id, key, i, i * 0.001, ts + i * 1e-6) for i in range(n_points // len(KEYS)) for key in KEYS]
     raw_times, raw_counts = [], []
-    for rep in range(reps):
+    gb_times, gb_finish, gb_counts = [], [], []
+    for rep in range(reps):  # interleaved, so drifting load on a shared machine hits both alike
         dt, count = raw_once(args.workdir / f"raw{rep}.db", ddl, rows)
         raw_times.append(dt)
         raw_counts.append(count)
-    log(f"raw sqlite3: {[round(t, 3) for t in raw_times]} s")
-
-    gb_times, gb_finish, gb_counts = [], [], []
-    for rep in range(reps):
-        dt, count, fin = gatebook_once(gb, args.workdir / f"gb{rep}.db", n_points)
-        gb_times.append(dt)
+        gdt, gcount, fin = gatebook_once(gb, args.workdir / f"gb{rep}.db", n_points)
+        gb_times.append(gdt)
         gb_finish.append(fin)
-        gb_counts.append(count)
-        log(f"gatebook rep {rep}: {dt:.3f} s (finish {fin:.3f} s), {count} points stored")
+        gb_counts.append(gcount)
+        log(f"rep {rep}: raw sqlite3 {dt:.3f} s; gatebook {gdt:.3f} s (finish {fin:.3f} s), {gcount} points stored")
     cold_dt, cold_count, _ = gatebook_once(gb, args.workdir / "gb-cold.db", n_points, cold=True)
     log(f"gatebook cold: {cold_dt:.3f} s")
 
