@@ -82,3 +82,14 @@ def test_project_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
     (tmp_path / "gatebook.yaml").unlink()
     (tmp_path / "pyproject.toml").write_text("[tool.gatebook.ingest]\nkv = true\n")
     assert load_project_config(tmp_path).ingest.kv is True
+
+
+def test_tail_last_lines_counts_newlines_across_chunks() -> None:
+    from gatebook.cli.read import _last_lines
+
+    pieces = ["line", " ", "0", "\n", "line 1\nline 2\n", "line", " ", "3", "\n"]
+    chunks = [(i, 0.0, "stdout", d) for i, d in enumerate(pieces)]
+    text = lambda n: "".join(c[3] for c in _last_lines(chunks, n))  # noqa: E731
+    assert text(1) == "line 3\n"
+    assert text(2) == "line 2\nline 3\n"
+    assert text(10) == "line 0\nline 1\nline 2\nline 3\n"

@@ -277,16 +277,21 @@ def tail_cmd(run: str, follow: bool, lines: int, stream: str, as_json: bool) -> 
 
 
 def _last_lines(chunks: list[Any], n: int) -> list[Any]:
-    """Keep the chunks holding the last ``n`` lines (trimming the first one)."""
+    """Keep what holds the last ``n`` lines; lines may span chunks (a print is often
+    several writes), so newlines are counted across chunk boundaries."""
     out: list[Any] = []
-    count = 0
-    for seq, ts, st, data in reversed(chunks):
-        nl = data.count("\n") - (1 if data.endswith("\n") else 0) + 1
-        if count + nl >= n:
-            keep = n - count
-            parts = data.splitlines(keepends=True)
-            out.append((seq, ts, st, "".join(parts[-keep:]) if keep > 0 else ""))
+    need = n
+    for idx in range(len(chunks) - 1, -1, -1):
+        seq, ts, st, data = chunks[idx]
+        body = data[:-1] if idx == len(chunks) - 1 and data.endswith("\n") else data
+        pos = len(body)
+        while need > 0:
+            pos = body.rfind("\n", 0, pos)
+            if pos < 0:
+                break
+            need -= 1
+        if need == 0 and pos >= 0:
+            out.append((seq, ts, st, data[pos + 1:]))
             break
         out.append((seq, ts, st, data))
-        count += nl
     return list(reversed(out))
