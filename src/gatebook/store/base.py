@@ -187,6 +187,13 @@ class Store(abc.ABC):
         """Per key, the points ``(step, value, ts)`` in logging order; NaN as NaN."""
 
     @abc.abstractmethod
+    def metric_points_after(self, run_id: str, after: int = 0, keys: Sequence[str] | None = None,
+                            limit: int = 0) -> tuple[list[tuple[str, int | None, float, float]], int]:
+        """Points ``(key, step, value, ts)`` stored after the cursor ``after``, in storing
+        order, and the cursor to pass next time (``after`` itself when nothing is new).
+        Start with 0. Live readers (gates, tails) poll with it and never re-read a point."""
+
+    @abc.abstractmethod
     def params(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Per source (``config``, ``argv``, ``api``), the flat params."""
 
@@ -211,8 +218,8 @@ class Store(abc.ABC):
         """Output chunks with ``seq > after_seq``, in order; ``limit`` 0 means all."""
 
     @abc.abstractmethod
-    def events(self, run_id: str) -> list[EventRow]:
-        """The run's events in the order they happened."""
+    def events(self, run_id: str, kinds: Sequence[str] | None = None) -> list[EventRow]:
+        """The run's events (only those of ``kinds`` when given) in the order they happened."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -9,6 +9,7 @@ are TEXT; a NaN metric value is stored as NULL (SQLite cannot hold NaN), inf as 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     Index,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -78,12 +79,15 @@ params = Table(
 metrics = Table(
     "gb_metrics",
     metadata,
+    # v3: a sequence id (SQLite's rowid alias), so live readers fetch only new points.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", String(32), nullable=False),
     Column("key", String(512), nullable=False),
     Column("step", Integer),
     Column("value", Float),  # NULL means NaN
     Column("ts", Float, nullable=False),
     Index("ix_gb_metrics_run_key", "run_id", "key", "step"),
+    Index("ix_gb_metrics_run_id", "run_id", "id"),
 )
 
 summary = Table(

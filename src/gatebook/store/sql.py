@@ -406,9 +406,26 @@ class SQLStore(Store):
             stmt = stmt.where(m.c.key.in_(list(keys)))
         out: dict[str, list[tuple[int | None, float, float]]] = {}
         with self._read() as conn:
-            for key, step, value, ts in conn.execute(stmt.order_by(m.c.ts)):
+            for key, step, value, ts in conn.execute(stmt.order_by(m.c.ts, m.c.id)):
                 out.setdefault(key, []).append((step, math.nan if value is None else float(value), ts))
         return out
+
+    def metric_points_after(self, run_id: str, after: int = 0, keys: Sequence[str] | None = None,
+                            limit: int = 0) -> tuple[list[tuple[str, int | None, float, float]], int]:
+        m = t.metrics
+        stmt = select(m.c.id, m.c.key, m.c.step, m.c.value, m.c.ts).where(m.c.run_id == run_id, m.c.id > after)
+        if keys:
+            stmt = stmt.where(m.c.key.in_(list(keys)))
+        stmt = stmt.order_by(m.c.id)
+        if limit:
+            stmt = stmt.limit(limit)
+        points: list[tuple[str, int | None, float, float]] = []
+        cursor = after
+        with self._read() as conn:
+            for pid, key, step, value, ts in conn.execute(stmt):
+                points.append((key, step, math.nan if value is None else float(value), ts))
+                cursor = pid
+        return points, cursor
 
     def params(self, run_id: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -452,12 +469,14 @@ class SQLStore(Store):
         with self._read() as conn:
             return [(seq, ts, stream, data) for seq, ts, stream, data in conn.execute(stmt)]
 
-    def events(self, run_id: str) -> list[EventRow]:
+    def events(self, run_id: str, kinds: Sequence[str] | None = None) -> list[EventRow]:
         e = t.events
+        stmt = select(e.c.ts, e.c.kind, e.c.step, e.c.data).where(e.c.run_id == run_id)
+        if kinds:
+            stmt = stmt.where(e.c.kind.in_(list(kinds)))
         with self._read() as conn:
             return [EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data))
-                    for ts, kind, step, data in conn.execute(
-                        select(e.c.ts, e.c.kind, e.c.step, e.c.data).where(e.c.run_id == run_id).order_by(e.c.id))]
+                    for ts, kind, step, data in conn.execute(stmt.order_by(e.c.id))]
 
 
 def _clean(text: str) -> str:

@@ -570,6 +570,26 @@ class StoreContract:
         assert events[2].data == {"tier": "fail", "nested": {"a": [1, 2]}}
         assert all(e.run_id == run.id for e in events)
         assert store.events(new_run_id()) == []
+        assert [e.step for e in store.events(run.id, kinds=["gate"])] == [10, 12]
+        assert [e.kind for e in store.events(run.id, kinds=["stop", "nope"])] == ["stop"]
+
+    def test_metric_points_after_reads_only_new_points(self, store: Store) -> None:
+        run, other = self._create(store), self._create(store)
+        assert store.metric_points_after(run.id) == ([], 0)
+        store.log_metrics([(run.id, "loss", 1, 1.0, T0 + 5), (other.id, "loss", 1, 9.0, T0),
+                           (run.id, "acc", 1, NAN, T0 + 1)])
+        points, cursor = store.metric_points_after(run.id)
+        assert [(k, s, v) for k, s, v, _ in points[:1]] == [("loss", 1, 1.0)]
+        assert points[1][0] == "acc" and math.isnan(points[1][2]) and cursor > 0
+        assert store.metric_points_after(run.id, cursor) == ([], cursor)
+        store.log_metrics([(run.id, "loss", 2, 0.5, T0), (run.id, "acc", 2, 0.7, T0 + 2)])
+        new, cursor2 = store.metric_points_after(run.id, cursor)
+        assert [(k, s, v, ts) for k, s, v, ts in new] == [("loss", 2, 0.5, T0), ("acc", 2, 0.7, T0 + 2)]
+        assert cursor2 > cursor
+        only, _ = store.metric_points_after(run.id, 0, keys=["acc"])
+        assert [s for _, s, _, _ in only] == [1, 2]
+        first, c1 = store.metric_points_after(run.id, 0, limit=1)
+        assert [k for k, *_ in first] == ["loss"] and 0 < c1 < cursor2
 
     def test_tags_and_heartbeat(self, store: Store) -> None:
         run = self._create(store, tags=("a",), heartbeat_at=T0)
