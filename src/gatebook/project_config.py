@@ -10,8 +10,11 @@ Sections known so far::
       regex:                  # named groups become metrics; step/epoch give the step
         - 'Epoch (?P<epoch>\\d+) .* val_loss: (?P<val_loss>[-\\d.eE]+)'
 
-``metrics``, ``gates``, ``keys`` and ``preflight`` are reserved for the gate and
-compare commands and accepted as they are for now.
+    metrics: {higher_is_better: [...], lower_is_better: [...]}   # see gatebook.gates.spec
+    gates: {NAME: {checks: [...], on_fail: stop|warn, baseline: RUN, playbook: {...}}}
+
+``keys`` and ``preflight`` are reserved for the compare commands and accepted as they
+are for now.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gatebook.errors import ConfigError
+from gatebook.gates.spec import GateSpec, MetricsConfig, validate_gate_names
 
 PROJECT_FILES = ("gatebook.yaml", "gatebook.yml")
 
@@ -50,11 +54,21 @@ class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ingest: IngestConfig = Field(default_factory=IngestConfig)
-    metrics: Any = None
-    gates: Any = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    gates: dict[str, GateSpec] = Field(default_factory=dict)
     keys: Any = None
     preflight: Any = None
     source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("gates")
+    @classmethod
+    def _gate_names(cls, value: dict[str, GateSpec]) -> dict[str, GateSpec]:
+        return validate_gate_names(value)
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _no_gates(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 def find_project_file(root: Path | None) -> Path | None:
@@ -120,20 +134,60 @@ def _validate(data: dict[str, Any], path: Path, line_of: Any) -> ProjectConfig:
         return ProjectConfig(**data, source=str(path))
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = tuple(err.get("loc", ()))
+        loc = tuple(p for p in err.get("loc", ()) if p not in _UNION_TAGS)
         field = ".".join(str(p) for p in loc) or "(top level)"
         line = line_of(loc)
         where = f"{path}:{line}" if line else str(path)
         if err.get("type") == "extra_forbidden":
-            parent = loc[:-1]
-            model: Any = ProjectConfig
-            for part in parent:
-                model = model.model_fields[str(part)].annotation if hasattr(model, "model_fields") else None
-            allowed = [n for n in getattr(model, "model_fields", {}) if n != "source"]
+            model = _model_at(loc[:-1])
+            allowed = [f.alias or n for n, f in getattr(model, "model_fields", {}).items() if n != "source"]
             raise ConfigError(f"{where}: unknown field {field!r}",
                               hint=f"allowed here: {', '.join(allowed)}") from None
-        raise ConfigError(f"{where}: {field}: {err.get('msg')}",
-                          hint=f"got {err.get('input')!r}") from None
+        msg = str(err.get("msg", "invalid"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+            raise ConfigError(f"{where}: {field}: {msg}") from None
+        raise ConfigError(f"{where}: {field}: {msg}", hint=f"got {_short(err.get('input'))}") from None
+
+
+_UNION_TAGS = frozenset({"text", "tiered"})
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _model_at(loc: tuple[Any, ...]) -> Any:
+    """The Pydantic model a location points into (for listing the allowed fields)."""
+    import typing
+
+    def models_in(tp: Any) -> list[Any]:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return [tp]
+        return [m for arg in typing.get_args(tp) for m in models_in(arg)]
+
+    def container_item(tp: Any) -> Any:
+        args = typing.get_args(tp)
+        origin = typing.get_origin(tp)
+        if origin in (dict, list) and args:
+            return args[-1]
+        for arg in args:  # Annotated / Union around a container
+            if typing.get_origin(arg) in (dict, list):
+                return container_item(arg)
+        return None
+
+    current: Any = ProjectConfig
+    for part in loc:
+        models = models_in(current)
+        if models and isinstance(part, str) and part in models[0].model_fields:
+            current = models[0].model_fields[part].annotation
+        else:
+            current = container_item(current)
+        if current is None:
+            return None
+    found = models_in(current)
+    return found[0] if found else None
 
 
 def _yaml_line(node: Any, loc: tuple[Any, ...]) -> int | None:

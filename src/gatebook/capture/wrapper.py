@@ -37,6 +37,9 @@ class WrapOptions:
     regexes: Sequence[str] = ()
     echo: bool = True
     stop_grace: float = 10.0
+    gates: Sequence[str] = ()
+    watch: Sequence[str] = ()
+    baseline: str | None = None
 
 
 @dataclass
@@ -48,6 +51,8 @@ class WrapResult:
     points: int
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    verdict: Any = None  # gatebook.gates.evaluate.Verdict when gates were given
+    advice: Any = None  # gatebook.gates.playbook.Advice after a stop by a gate
 
 
 class _Collector:
@@ -72,6 +77,15 @@ class _Collector:
                 rid = self.run_id
                 self.points.extend((rid, k, s, v, ts) for k, s, v in pts)
                 self.total_points += len(pts)
+
+    def add_points(self, pts: list[tuple[str, int | None, float]]) -> None:
+        """Points from a watched file."""
+        if not pts:
+            return
+        ts = time.time()
+        with self.lock:
+            self.points.extend((self.run_id, k, s, v, ts) for k, s, v in pts)
+            self.total_points += len(pts)
 
     def close_parsers(self) -> None:
         ts = time.time()
@@ -126,6 +140,19 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     else:
         project.check_sqlite_writable(Path(proj.store_url[len("sqlite:///"):]))
 
+    gating = None
+    if opts.gates or opts.baseline:
+        from gatebook.gates.setup import prepare_gates
+
+        if store is None:
+            from gatebook.store import open_store
+
+            store = open_store(proj.store_url)
+        gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
+    from gatebook.capture.follow import FileFollower
+
+    followers = [FileFollower(path) for path in opts.watch]
+
     run_id = new_run_id()
     started = time.time()
     collector = _Collector(run_id, parsers)
@@ -140,7 +167,7 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     previous = _forward_signals(child, interrupted)
     try:
         return _record(opts, child, collector, store, proj.store_url, run_id, parent_id, started,
-                       config_params, argv_params, settings, interrupted)
+                       config_params, argv_params, settings, interrupted, gating, followers)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -166,7 +193,8 @@ def _forward_signals(child: Any, interrupted: list[int]) -> dict[int, Any]:
 
 def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, store_url: str, run_id: str,
             parent_id: str | None, started: float, config_params: dict[str, Any],
-            argv_params: dict[str, Any], settings: Any, interrupted: list[int]) -> WrapResult:
+            argv_params: dict[str, Any], settings: Any, interrupted: list[int], gating: Any,
+            followers: list[Any]) -> WrapResult:
     from gatebook.capture.recorder import make_record, provenance_batch
     from gatebook.store import open_store
     from gatebook.store.base import WriteBatch
@@ -177,6 +205,9 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     record = make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
                          command=list(opts.argv), cwd=cwd, source="wrapper", created_at=started)
     store.create_run(record)
+    supervised = {"gates": [g.name for g in gating.gates] if gating else [], "watch": list(opts.watch),
+                  "baseline": gating.baseline_id if gating else None, "config_file": opts.config_file}
+    store.update_run(run_id, provenance={"gatebook": supervised})
     first = WriteBatch()
     if config_params:
         first.params.append((run_id, "config", config_params))
@@ -204,16 +235,41 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
             batch.heartbeats.append((run_id, time.time()))
         store.write(batch)
 
+    from gatebook.gates.live import LiveGates
+
+    say = _sayer(opts.echo)
+    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=pconf_direction(gating),
+                     baselines=gating.baselines if gating else {}, say=say, run_label=opts.name or run_id)
+    stopped = []
+
+    def judge() -> None:
+        try:
+            decision = live.poll()
+        except Exception as exc:  # the ledger hiccuped: judge on the next poll
+            warn_once.setdefault("live", f"live gates skipped a poll: {exc}")
+            return
+        if decision is not None and not stopped:
+            stopped.append(decision)
+            say(f"stopping {opts.name or run_id}: {decision.reason} (SIGTERM to its process group, "
+                f"SIGKILL after {opts.stop_grace:g} s)")
+            child.stop(opts.stop_grace)
+
+    warn_once: dict[str, str] = {}
     next_beat = 0.0
     while child.poll() is None or not child.readers_done():
         now = time.time()
         beat = now >= next_beat
         if beat:
             next_beat = now + settings.heartbeat
+        for follower in followers:
+            collector.add_points(follower.poll())
         flush(beat)
+        judge()
         time.sleep(settings.flush_interval)
     result = child.wait()
     collector.close_parsers()
+    for follower in followers:
+        collector.add_points(follower.close())
     flush(False)
     prov_thread.join(timeout=30)
     warnings: list[str] = []
@@ -224,15 +280,38 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
             store.write(item)
     for parser in collector.parsers.values():
         warnings.extend(f"metric line skipped: {e}" for e in parser.errors)
+    for follower in followers:
+        warnings.extend(f"watched file: {e}" for e in follower.errors)
+    warnings.extend(warn_once.values())
 
     status, reason = _status_of(result, interrupted)
     ended = time.time()
-    store.set_status(run_id, status, exit_code=result.returncode, reason=reason, ended_at=ended)
+    if not store.set_status(run_id, status, exit_code=result.returncode, reason=reason, ended_at=ended):
+        store.update_run(run_id, exit_code=result.returncode, ended_at=ended)  # stopped: keep its reason
+    verdict = live.final()
+    advice = None
+    if stopped and stopped[0].gate and gating is not None:
+        from gatebook.gates.setup import advice_for
+
+        advice = advice_for(store, run_id, next(g for g in gating.gates if g.name == stopped[0].gate),
+                            live.series, gating)
     final = store.get_run(run_id)
     store.close()
     return WrapResult(run_id=run_id, status=final.status, exit_code=result.returncode,
                       duration=ended - started, points=collector.total_points, reason=final.reason,
-                      warnings=warnings)
+                      warnings=warnings, verdict=verdict, advice=advice)
+
+
+def pconf_direction(gating: Any) -> Any:
+    return gating.direction_of if gating is not None else (lambda key: None)
+
+
+def _sayer(echo: bool) -> Any:
+    def say(line: str) -> None:
+        if echo:
+            print(f"gatebook: {line}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _status_of(result: Any, interrupted: list[int]) -> tuple[RunStatus, str | None]:
@@ -251,10 +330,18 @@ def print_end(result: WrapResult, *, stream: Any = None) -> None:
     from gatebook.cli.common import duration
 
     line = (f"gatebook: run {result.run_id} {result.status.value} in {duration(result.duration)} "
-            f"(exit {result.exit_code}, {result.points} metric points from output)")
+            f"(exit {result.exit_code}, {result.points} metric points from output and watched files)")
     if result.reason and result.status is not RunStatus.FINISHED:
         line += f": {result.reason}"
     print(line, file=stream)
+    if result.verdict is not None:
+        gates = ", ".join(f"{g.name} {g.verdict.value}" for g in result.verdict.gates)
+        print(f"gatebook: gates: {gates}", file=stream)
+    if result.advice is not None:
+        from gatebook.gates.report import advice_lines
+
+        for line in advice_lines(result.advice, result.run_id):
+            print(f"gatebook: {line}", file=stream)
     for w in result.warnings[:5]:
         print(f"gatebook: warning: {w}", file=stream)
     print(f"gatebook: see `gatebook show {result.run_id}`", file=stream)

@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("gatebook.cli.read:tail_cmd", "Print a run's output; -f follows it while it runs."),
     "log": ("gatebook.cli.write:log_cmd", "Log metric values to a run from the shell (key=value ...)."),
     "note": ("gatebook.cli.write:note_cmd", "Attach a note to a run."),
+    "gate": ("gatebook.cli.gate:gate_cmd", "Judge a run with gates from gatebook.yaml: PASS / MARGINAL / FAIL."),
+    "triage": ("gatebook.cli.gate:triage_cmd", "Why a run failed its gates and the next fix to try (--apply runs it)."),
+    "stop": ("gatebook.cli.gate:stop_cmd", "Stop a running run from any shell (status stopped, with a reason)."),
     "migrate": ("gatebook.cli.init:migrate_cmd", "Upgrade the ledger's schema to this gatebook version."),
 }
 

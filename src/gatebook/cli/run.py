@@ -21,12 +21,20 @@ from gatebook.cli.common import emit_json, json_option, store_option, store_url_
 @click.option("--kv", is_flag=True, help="Also parse key=value pairs on every output line as metrics.")
 @click.option("--regex", "regexes", multiple=True, metavar="RX",
               help="A regex with named groups whose numbers become metrics (repeatable).")
+@click.option("--gate", "gates", multiple=True, metavar="NAME",
+              help="Judge this gate from gatebook.yaml live (repeatable); on_fail: stop gates stop the command.")
+@click.option("--baseline", "-b", metavar="RUN", help="Baseline run for gates that compare with one.")
+@click.option("--watch", "-w", "watch", multiple=True, metavar="FILE",
+              help="Follow a file the command writes (JSON list, JSON lines, CSV, log) for metrics (repeatable).")
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds between SIGTERM and SIGKILL when the command is stopped.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo the command's output (it is still recorded).")
 @store_option
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags: tuple[str, ...],
-            group: str | None, prefix: str | None, kv: bool, regexes: tuple[str, ...], quiet: bool,
+            group: str | None, prefix: str | None, kv: bool, regexes: tuple[str, ...], gates: tuple[str, ...],
+            baseline: str | None, watch: tuple[str, ...], grace: float, quiet: bool,
             as_json: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND as a recorded run: gatebook run [OPTIONS] -- COMMAND [ARGS]...
 
@@ -34,7 +42,12 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     shown live and stored; metric lines are parsed from it (JSON after `gatebook:`,
     key=value pairs with --kv, regexes from --regex or gatebook.yaml). Code using
     `gatebook.init()` attaches to this run. Ctrl-C and SIGTERM are forwarded.
-    Exits with the command's exit code.
+
+    With --gate, the gates are judged as metrics arrive (from the API, output lines
+    and --watch files); a FAIL of an `on_fail: stop` gate stops the command (SIGTERM
+    to its group, SIGKILL after --grace seconds) and the run ends `stopped`.
+    `gatebook stop RUN` does the same from any shell. Exits with the command's exit
+    code (a stopped command's is usually 143).
     """
     from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
 
@@ -43,12 +56,15 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
         argv = argv[1:]
     opts = WrapOptions(argv=argv, name=name, parent=parent, config_file=config_file, tags=tags, group=group,
                        store=store_url_flag(), prefix=prefix or "", kv=kv, regexes=regexes,
-                       echo=not quiet and not as_json)
+                       echo=not quiet and not as_json, gates=gates, baseline=baseline, watch=watch,
+                       stop_grace=grace)
     result = run_wrapped(opts)
     if as_json:
         emit_json({"id": result.run_id, "status": result.status.value, "exit_code": result.exit_code,
                    "duration": result.duration, "reason": result.reason, "points_from_output": result.points,
-                   "warnings": result.warnings})
+                   "warnings": result.warnings,
+                   "verdict": result.verdict.to_dict() if result.verdict is not None else None,
+                   "advice": result.advice.to_dict() if result.advice is not None else None})
     else:
         print_end(result)
     return result.exit_code

@@ -1,0 +1,180 @@
+"""Live gates: judge a running run as its points reach the ledger, and decide stops.
+
+A supervisor (``gatebook run`` or ``gatebook attach``) calls :meth:`LiveGates.poll`
+every flush interval. Each poll reads only the points stored since the last one (the
+ledger's point cursor), re-judges the gates whose metrics moved, records every change
+of a check's tier as a ``gate`` event (time, step, observed value, reason), and returns
+a :class:`StopDecision` when
+
+- a check of a gate with ``on_fail: stop`` turns FAIL (the decision is recorded first:
+  a ``stop`` event and the run's status ``stopped`` with the reason), or
+- somebody ran ``gatebook stop RUN`` (which records the same two things).
+
+The supervisor then stops the process (SIGTERM to its group, a grace period, SIGKILL).
+Points from the API, from stdout lines and from watched files all arrive through the
+ledger, so one path judges them all.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gatebook.gates.checks import metrics_of
+from gatebook.gates.evaluate import DirectionOf, GateResult, Series, Tier, Verdict, evaluate, worst
+from gatebook.gates.spec import Gate
+from gatebook.records import RunStatus
+from gatebook.store.base import EventRow, WriteBatch
+
+
+@dataclass(frozen=True)
+class StopDecision:
+    reason: str
+    by: str  # "gate NAME" or "user@host"
+    gate: str | None = None
+
+
+@dataclass
+class BaselineData:
+    label: str
+    series: Series
+
+
+def record_stop(store: Any, run_id: str, reason: str, by: str, step: int | None = None,
+                gate: str | None = None) -> bool:
+    """Record a stop decision: a ``stop`` event, then status ``stopped`` (if still running)."""
+    now = time.time()
+    data: dict[str, Any] = {"reason": reason, "by": by}
+    if gate:
+        data["gate"] = gate
+    store.write(WriteBatch(events=[EventRow(run_id, now, "stop", step, data)]))
+    return store.set_status(run_id, RunStatus.STOPPED, reason=reason)
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # pragma: no cover - no user name
+        user = "someone"
+    return f"{user}@{socket.gethostname()}"
+
+
+class LiveGates:
+    """Follow one run's points and judge ``gates`` on them as they arrive."""
+
+    def __init__(self, store: Any, run_id: str, gates: list[Gate], *, direction_of: DirectionOf,
+                 baselines: dict[str, BaselineData | None], allow_stop: bool = True,
+                 say: Callable[[str], None] = lambda line: None, run_label: str | None = None) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.run_label = run_label or run_id
+        self.gates = gates
+        self.direction_of = direction_of
+        self.baselines = baselines
+        self.allow_stop = allow_stop
+        self.say = say
+        keys: list[str] = ["epoch"]
+        for gate in gates:
+            for check in gate.checks:
+                keys += metrics_of(check)
+            for sig in gate.playbook.signatures:
+                keys += metrics_of(sig.when)
+        self.keys = list(dict.fromkeys(keys))
+        self.series: dict[str, list[tuple[int | None, float]]] = {}
+        self.cursor = 0
+        self.tiers: dict[tuple[str, int], Tier] = {}
+        self.results: dict[str, GateResult] = {}
+        self.decision: StopDecision | None = None
+        self._new_decision: StopDecision | None = None  # made since the last poll returned
+        self._stop_events_seen = 0
+        self._warned: set[tuple[str, int]] = set()
+
+    # -- polling -----------------------------------------------------------------------------------
+    def poll(self) -> StopDecision | None:
+        """Read new points, judge, record tier changes; a new stop decision or None."""
+        if self.gates:
+            points, self.cursor = self.store.metric_points_after(self.run_id, self.cursor, keys=self.keys)
+            if points:
+                moved = set()
+                for key, step, value, _ts in points:
+                    self.series.setdefault(key, []).append((step, value))
+                    moved.add(key)
+                self._judge(moved, finished=False)
+        if self.decision is None:
+            self._check_stop_events()
+        decision, self._new_decision = self._new_decision, None
+        return decision
+
+    def _check_stop_events(self) -> None:
+        events = self.store.events(self.run_id, kinds=["stop"])
+        if len(events) > self._stop_events_seen and self.decision is None:
+            ev = events[-1]
+            data = dict(ev.data or {})
+            self.decision = StopDecision(str(data.get("reason") or "stopped"), str(data.get("by") or "?"),
+                                         data.get("gate"))
+            self._new_decision = self.decision
+        self._stop_events_seen = len(events)
+
+    def _judge(self, moved: set[str], *, finished: bool) -> list[GateResult]:
+        out = []
+        for gate in self.gates:
+            if not finished and "epoch" not in moved and not any(k in moved for c in gate.checks for k in metrics_of(c)):
+                continue
+            base = self.baselines.get(gate.name)
+            result = evaluate(gate, self.series, base.series if base else None, direction_of=self.direction_of,
+                              finished=finished, baseline_label=base.label if base else "baseline")
+            self.results[gate.name] = result
+            self._record_changes(gate, result)
+            out.append(result)
+        return out
+
+    def _record_changes(self, gate: Gate, result: GateResult) -> None:
+        events = []
+        now = time.time()
+        for i, res in enumerate(result.checks):
+            before = self.tiers.get((gate.name, i))
+            if before == res.tier or (before is None and res.tier is Tier.PENDING):
+                continue
+            self.tiers[(gate.name, i)] = res.tier
+            events.append(EventRow(self.run_id, now, "gate", res.step, {
+                "gate": gate.name, "check": res.check, "metric": res.metric, "tier": res.tier.value,
+                "previous": before.value if before else None, "observed": res.observed, "reason": res.reason,
+            }))
+            if res.tier is not Tier.PENDING:
+                self.say(f"gate {gate.name} {res.tier.value}: {res.reason}")
+            if res.tier is Tier.FAIL and gate.on_fail == "stop" and self.decision is None:
+                if self.allow_stop:
+                    reason = f"{res.reason} (gate {gate.name})"
+                    self.store.write(WriteBatch(events=events))
+                    events = []
+                    record_stop(self.store, self.run_id, reason, f"gate {gate.name}", res.step, gate.name)
+                    self.decision = StopDecision(reason, f"gate {gate.name}", gate.name)
+                    self._new_decision = self.decision
+                    self._stop_events_seen += 1
+                elif (gate.name, i) not in self._warned:
+                    self._warned.add((gate.name, i))
+                    self.say(f"gate {gate.name} would stop {self.run_label}, but stopping needs --allow-stop")
+        if events:
+            self.store.write(WriteBatch(events=events))
+
+    # -- the end -----------------------------------------------------------------------------------
+    def final(self) -> Verdict | None:
+        """Judge once more with everything stored, as a finished run; record the verdict."""
+        if not self.gates:
+            return None
+        points, self.cursor = self.store.metric_points_after(self.run_id, self.cursor, keys=self.keys)
+        for key, step, value, _ts in points:
+            self.series.setdefault(key, []).append((step, value))
+        summary = self.store.summary(self.run_id)
+        for key in self.keys:
+            value = summary.get(key)
+            if key not in self.series and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.series[key] = [(None, float(value))]
+        results = self._judge(set(self.keys), finished=True)
+        verdict = Verdict(worst([r.verdict for r in results]), tuple(results))
+        self.store.write(WriteBatch(events=[EventRow(self.run_id, time.time(), "verdict", None, {
+            "verdict": verdict.verdict.value, "gates": {r.name: r.verdict.value for r in results}})]))
+        return verdict
