@@ -7,6 +7,9 @@ Record a run from training code::
     run = gb.init(name="baseline", config=args)
     for epoch in range(10):
         gb.log({"loss": loss, "val_acc": acc}, step=epoch)
+        if gb.should_stop():  # a gate failed or `gatebook stop` was run
+            save_checkpoint()
+            break
     gb.summary({"best_val_acc": best})
     gb.finish()
 
@@ -31,17 +34,19 @@ __all__ = [
     "init",
     "log",
     "note",
+    "should_stop",
     "summary",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gatebook.api import Run, artifact, current, finish, init, log, note, summary
+    from gatebook.api import Run, artifact, current, finish, init, log, note, should_stop, summary
     from gatebook.errors import GatebookError
     from gatebook.records import RunStatus
 
 _LAZY = {
     "Run": "gatebook.api", "artifact": "gatebook.api", "current": "gatebook.api", "finish": "gatebook.api",
     "init": "gatebook.api", "log": "gatebook.api", "note": "gatebook.api", "summary": "gatebook.api",
+    "should_stop": "gatebook.api",
     "GatebookError": "gatebook.errors", "RunStatus": "gatebook.records",
 }
 

@@ -30,6 +30,7 @@ from gatebook.records import RunStatus
 
 _lock = threading.RLock()
 _EAGER_FLUSH = 20_000  # queued items that wake the writer before its interval
+_STOP_CHECK = 0.5  # seconds between looks for stop requests, once should_stop() is used
 _current: "Run | None" = None
 
 
@@ -66,6 +67,9 @@ class Run:
         self._closed = False
         self._exc_status: tuple[RunStatus, str] | None = None
         self._provenance_cwd = cwd if capture_provenance else None
+        self._stop = threading.Event()
+        self._stop_reason: str | None = None
+        self._cooperative = False  # set by should_stop(): SIGTERM then only raises the flag
         self._thread = threading.Thread(target=self._loop, name=f"gatebook-writer-{run_id}", daemon=True)
         self._thread.start()
 
@@ -104,6 +108,38 @@ class Run:
 
     def tag(self, *tags: str) -> None:
         self._put(("t", [str(t) for t in tags]))
+
+    def should_stop(self) -> bool:
+        """Whether the run should stop now: a gate with ``on_fail: stop`` failed, somebody
+        ran ``gatebook stop``, or the process got SIGTERM. Cheap: call it every step.
+
+        Calling it once makes the run *cooperative*: a SIGTERM then only raises this flag
+        (instead of ending the process), so the loop can save a checkpoint and return;
+        the supervisor's SIGKILL after its grace period (``gatebook run --grace``) stays
+        the backstop. The ledger is checked for stop requests twice a second.
+        """
+        if not self._cooperative:
+            self._cooperative = True
+            self._wake.set()
+        return self._stop.is_set()
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why :meth:`should_stop` became true (None while it is false)."""
+        return self._stop_reason if self._stop.is_set() else None
+
+    def _request_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def _check_stop_requests(self) -> None:
+        try:
+            events = self._store.events(self.id, kinds=["stop"])
+        except Exception:  # the ledger is busy: ask again next time
+            return
+        if events:
+            self._request_stop(str((events[-1].data or {}).get("reason") or "stopped"))
 
     def _put(self, item: tuple[Any, ...]) -> None:
         if self._closed:
@@ -152,12 +188,16 @@ class Run:
 
     def _loop(self) -> None:
         next_beat = 0.0
+        next_stop_check = 0.0
         if self._provenance_cwd is not None:
             self._capture_provenance(self._provenance_cwd)
         while True:
             stopping = self._stopping.is_set()
             extra: list[tuple[str, float]] = []
             now = time.time()
+            if self._cooperative and now >= next_stop_check and not stopping and not self._stop.is_set():
+                next_stop_check = now + _STOP_CHECK
+                self._check_stop_requests()
             if self.owner and now >= next_beat and not stopping:
                 extra.append((self.id, now))
                 next_beat = now + self._heartbeat
@@ -325,6 +365,9 @@ class _DisabledRun(Run):
     def flush(self, timeout: float | None = 30.0) -> bool:
         return True
 
+    def should_stop(self) -> bool:
+        return False
+
     def finish(self, status: RunStatus | str | None = None, *, exit_code: int | None = None,
                reason: str | None = None) -> None:
         self._closed = True
@@ -447,6 +490,12 @@ def note(text: str) -> None:
     _active().note(text)
 
 
+def should_stop() -> bool:
+    """Whether the current run should stop (see :meth:`Run.should_stop`); False without a run."""
+    run = _current
+    return run.should_stop() if run is not None else False
+
+
 def finish(status: RunStatus | str | None = None) -> None:
     """Flush and close the active run."""
     run = _current
@@ -494,6 +543,9 @@ def _install_hooks() -> None:
 def _make_sigterm_handler(prev: Any) -> Any:
     def handler(signum: int, frame: Any) -> None:
         run = _current
+        if run is not None and not run._closed and run._cooperative and not run._stop.is_set():
+            run._request_stop("SIGTERM")  # the training loop polls should_stop() and ends cleanly
+            return
         if run is not None and not run._closed:
             if callable(prev):
                 run.flush(timeout=5)

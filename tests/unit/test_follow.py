@@ -406,3 +406,23 @@ def test_jsonl_in_random_chunks_gives_the_points_of_the_whole_file(
         got += chunked.close()
     assert norm(got) == norm(expected)
     assert chunked.errors == whole.errors
+
+
+def test_a_file_left_by_an_earlier_run_is_not_this_runs(tmp_path: Path) -> None:
+    import time as _time
+
+    hist = tmp_path / "history.json"
+    hist.write_text(json.dumps([{"epoch": 1, "acc": 0.1}, {"epoch": 2, "acc": 0.2}]))
+    log = tmp_path / "train.jsonl"
+    log.write_text('{"step": 1, "loss": 9}\n')
+    old = _time.time() - 60
+    os.utime(hist, (old, old))
+    os.utime(log, (old, old))
+    since = _time.time()
+    fh, fl = FileFollower(hist, since=since), FileFollower(log, since=since)
+    assert fh.poll() == [] and fl.poll() == []
+    hist.write_text(json.dumps([{"epoch": 1, "acc": 0.5}]))  # the new run rewrites it from scratch
+    with log.open("a") as f:
+        f.write('{"step": 2, "loss": 1}\n')
+    assert sorted(fh.poll()) == [("acc", 1, 0.5), ("epoch", 1, 1.0)]
+    assert fl.poll() == [("loss", 2, 1.0)]

@@ -494,7 +494,7 @@ class FileFollower:
     """
 
     def __init__(self, path: str | Path, fmt: str | None = None, *, prefix: str = DEFAULT_PREFIX,
-                 kv: bool = False, regexes: Sequence[str] = ()) -> None:
+                 kv: bool = False, regexes: Sequence[str] = (), since: float | None = None) -> None:
         if fmt is not None and fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         for pattern in regexes:
@@ -506,6 +506,25 @@ class FileFollower:
         self._reader: _Reader | None = self._make_reader(self.fmt) if self.fmt else None
         self._sig: Signature | None = None
         self._trouble: str | None = None
+        self._stale: Signature | None = None
+        if since is not None:
+            self._skip_stale(since)
+
+    def _skip_stale(self, since: float) -> None:
+        """A file last written before ``since`` (a previous run's) is not this run's: a
+        json history is ignored until it is rewritten; lines already in an appended file
+        are skipped (if the file is later rewritten from scratch, it is read from 0)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if not stat.S_ISREG(st.st_mode) or st.st_mtime >= since:
+            return
+        if self.fmt == "json" or (self.fmt is None and self.path.suffix.lower() == ".json"):
+            self._stale = _signature(st)
+            return
+        self._poll(final=False)
+        self.errors.clear()
 
     def poll(self) -> list[Point]:
         """Points of the rows that appeared since the last call ([] when nothing changed)."""
@@ -521,6 +540,10 @@ class FileFollower:
         st = self._stat()
         if st is None:
             return []
+        if self._stale is not None:
+            if _signature(st) == self._stale:
+                return []
+            self._stale = None
         if _signature(st) == self._sig and not final:
             if self._reader is not None:
                 self._reader.unchanged()

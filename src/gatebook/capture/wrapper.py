@@ -53,6 +53,7 @@ class WrapResult:
     warnings: list[str] = field(default_factory=list)
     verdict: Any = None  # gatebook.gates.evaluate.Verdict when gates were given
     advice: Any = None  # gatebook.gates.playbook.Advice after a stop by a gate
+    stopped_by: str | None = None  # "gate NAME" or who ran `gatebook stop`
 
 
 class _Collector:
@@ -151,10 +152,10 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
         gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
     from gatebook.capture.follow import FileFollower
 
-    followers = [FileFollower(path) for path in opts.watch]
-
     run_id = new_run_id()
     started = time.time()
+    followers = [FileFollower(path, prefix=opts.prefix or pconf.ingest.prefix, kv=opts.kv or pconf.ingest.kv,
+                              regexes=regexes, since=started) for path in opts.watch]
     collector = _Collector(run_id, parsers)
     env = project.env_for_child(proj.store_url, run_id)
     try:
@@ -299,7 +300,8 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     store.close()
     return WrapResult(run_id=run_id, status=final.status, exit_code=result.returncode,
                       duration=ended - started, points=collector.total_points, reason=final.reason,
-                      warnings=warnings, verdict=verdict, advice=advice)
+                      warnings=warnings, verdict=verdict, advice=advice,
+                      stopped_by=stopped[0].by if stopped else None)
 
 
 def pconf_direction(gating: Any) -> Any:

@@ -219,6 +219,14 @@ def _event_text(event: dict[str, Any]) -> str:
         if "reason" in data:
             text += f": {data.pop('reason')}"
         return text + step
+    if event["kind"] == "gate":
+        was = f" (was {data['previous']})" if data.get("previous") else ""
+        return f"gate {data.get('gate')} {data.get('tier')}{was}{step}: {data.get('reason', data.get('check'))}"
+    if event["kind"] == "stop":
+        return f"stop requested by {data.get('by', '?')}{step}: {data.get('reason', '')}"
+    if event["kind"] == "verdict":
+        gates = ", ".join(f"{k} {v}" for k, v in (data.get("gates") or {}).items())
+        return f"final verdict {data.get('verdict')}" + (f" ({gates})" if gates else "")
     rest = ", ".join(f"{k}={v}" for k, v in data.items())
     return f"{event['kind']}{step}" + (f": {rest}" if rest else "")
 

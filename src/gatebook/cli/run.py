@@ -47,7 +47,8 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     and --watch files); a FAIL of an `on_fail: stop` gate stops the command (SIGTERM
     to its group, SIGKILL after --grace seconds) and the run ends `stopped`.
     `gatebook stop RUN` does the same from any shell. Exits with the command's exit
-    code (a stopped command's is usually 143).
+    code (a stopped command's is usually 143; a command stopped by a gate that still
+    exits 0, having saved its checkpoint via should_stop(), gives 1).
     """
     from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
 
@@ -64,7 +65,10 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
                    "duration": result.duration, "reason": result.reason, "points_from_output": result.points,
                    "warnings": result.warnings,
                    "verdict": result.verdict.to_dict() if result.verdict is not None else None,
-                   "advice": result.advice.to_dict() if result.advice is not None else None})
+                   "advice": result.advice.to_dict() if result.advice is not None else None,
+                   "stopped_by": result.stopped_by})
     else:
         print_end(result)
+    if result.exit_code == 0 and (result.stopped_by or "").startswith("gate "):
+        return 1
     return result.exit_code

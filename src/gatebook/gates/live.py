@@ -147,7 +147,7 @@ class LiveGates:
                 self.say(f"gate {gate.name} {res.tier.value}: {res.reason}")
             if res.tier is Tier.FAIL and gate.on_fail == "stop" and self.decision is None:
                 if self.allow_stop:
-                    reason = f"{res.reason} (gate {gate.name})"
+                    reason = f"gate {gate.name}: {res.reason}"
                     self.store.write(WriteBatch(events=events))
                     events = []
                     record_stop(self.store, self.run_id, reason, f"gate {gate.name}", res.step, gate.name)
