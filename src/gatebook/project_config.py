@@ -133,7 +133,8 @@ def _validate(data: dict[str, Any], path: Path, line_of: Any) -> ProjectConfig:
     try:
         return ProjectConfig(**data, source=str(path))
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
         loc = tuple(p for p in err.get("loc", ()) if p not in _UNION_TAGS)
         field = ".".join(str(p) for p in loc) or "(top level)"
         line = line_of(loc)

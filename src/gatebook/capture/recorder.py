@@ -16,11 +16,15 @@ from gatebook.store.base import ArtifactRow, Store, WriteBatch
 
 
 def process_start_time(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), or None if it is gone."""
+    """When process ``pid`` started (seconds since the epoch), or None if it is gone
+    (a zombie, ended but not yet reaped by its parent, counts as gone)."""
     try:
         import psutil
 
-        return float(psutil.Process(pid).create_time())
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return float(proc.create_time())
     except Exception:
         return None
 

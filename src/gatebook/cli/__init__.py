@@ -20,6 +20,7 @@ from gatebook import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("gatebook.cli.init:init_cmd", "Create the ledger (.gatebook/) in this directory."),
     "run": ("gatebook.cli.run:run_cmd", "Run a command and record it: output, metrics, provenance, exit."),
+    "attach": ("gatebook.cli.attach:attach_cmd", "Record a process started without gatebook (--pid): files, gates, end."),
     "ls": ("gatebook.cli.read:ls_cmd", "List runs, newest first, with filters."),
     "show": ("gatebook.cli.read:show_cmd", "Show one run: provenance, params, metrics, notes, artifacts."),
     "tail": ("gatebook.cli.read:tail_cmd", "Print a run's output; -f follows it while it runs."),

@@ -209,9 +209,9 @@ def _judge_condition(cond: Condition, ctx: _Context) -> CheckResult:
         ok = _COMPARE[op](obs.value, lo_value)
         better = "higher" if direction == "higher" else "lower"
         if ok:
-            reason = f"{shown} {_num(obs.value)} no worse than {lo_text}{at} ({better} is better)"
+            reason = f"{shown} {_num(obs.value)} no worse than {lo_text}{at}; {better} is better"
         else:
-            reason = f"{shown} {_num(obs.value)} worse than {lo_text}{at} ({better} is better)"
+            reason = f"{shown} {_num(obs.value)} worse than {lo_text}{at}; {better} is better"
         return result(Tier.PASS if ok else Tier.FAIL, reason, obs.value, lo_value, f"{op} {lo_text}", obs.step)
     ok = _COMPARE[cond.comparator](obs.value, lo_value)
     shown_op = cond.comparator if ok else _NEGATED[cond.comparator]
@@ -255,7 +255,7 @@ def _threshold(value: Value | None, cond: Condition, ctx: _Context) -> tuple[flo
         base = value.base.value
         label = value.base.text
     if value.op is None or value.operand is None:
-        return base, (_num(base) if isinstance(value.base, Baseline) else label)
+        return base, (f"{_num(base)} ({label.rsplit(' ', 1)[0]})" if isinstance(value.base, Baseline) else label)
     operand = value.operand.value
     if value.op == "+":
         result = base + operand

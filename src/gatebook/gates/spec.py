@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from gatebook.gates.checks import At, Check, Expr
 
@@ -40,8 +40,13 @@ GATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
 class MetricsConfig(BaseModel):
-    """Which way is better, per metric key or glob. Exact keys win over globs, and the
-    first matching glob wins (lower_is_better globs are tried after higher ones)."""
+    """Which way is better, per metric key or shell glob.
+
+    An exact key wins; else the matching glob with the most literal characters; on a
+    tie, ``lower_is_better`` wins. So with ``higher_is_better: ["val_*"]`` and
+    ``lower_is_better: ["*loss*"]``, ``val_acc`` is higher-is-better and ``val_loss``
+    lower-is-better (a loss-like name says what a metric measures; ``val_`` only its split).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,17 +54,19 @@ class MetricsConfig(BaseModel):
     lower_is_better: list[str] = Field(default_factory=list)
 
     def direction(self, key: str) -> Direction | None:
-        if key in self.higher_is_better:
-            return "higher"
         if key in self.lower_is_better:
             return "lower"
-        for pattern in self.higher_is_better:
-            if fnmatch.fnmatchcase(key, pattern):
-                return "higher"
-        for pattern in self.lower_is_better:
-            if fnmatch.fnmatchcase(key, pattern):
-                return "lower"
-        return None
+        if key in self.higher_is_better:
+            return "higher"
+        best: tuple[int, int, Direction] | None = None
+        for rank, (direction, patterns) in enumerate((("higher", self.higher_is_better),
+                                                      ("lower", self.lower_is_better))):
+            for pattern in patterns:
+                if fnmatch.fnmatchcase(key, pattern):
+                    score = (len(pattern.replace("*", "").replace("?", "")), rank, direction)
+                    if best is None or score[:2] > best[:2]:
+                        best = score  # type: ignore[assignment]
+        return best[2] if best else None
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,12 @@ class CheckSpec(BaseModel):
     marginal: str | None = None
     at: str | None = None  # "epoch 2" / "step 100"
 
+    @model_validator(mode="after")
+    def _parses(self) -> "CheckSpec":
+        with _as_value_error():
+            self.to_check()
+        return self
+
     def to_check(self) -> Check:
         from gatebook.gates.grammar import parse_operand, parse_tail
 
@@ -183,8 +196,16 @@ def _parse_at(text: str) -> At:
     raise ValueError(f"at: expected 'epoch N' or 'step N', got {text!r}")
 
 
+def _parse_text_check(value: str) -> str:
+    from gatebook.gates.grammar import parse_check
+
+    with _as_value_error():
+        parse_check(value)
+    return value
+
+
 CheckEntry = Annotated[
-    Union[Annotated[str, Tag("text")], Annotated[CheckSpec, Tag("tiered")]],
+    Union[Annotated[str, AfterValidator(_parse_text_check), Tag("text")], Annotated[CheckSpec, Tag("tiered")]],
     Discriminator(lambda v: "text" if isinstance(v, str) else "tiered"),
 ]
 """A check is a string, or the tiered mapping form (errors then name its fields)."""
@@ -203,19 +224,6 @@ class GateSpec(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, (str, dict)) else value
-
-    @field_validator("checks")
-    @classmethod
-    def _parse_checks(cls, value: list[CheckEntry]) -> list[CheckEntry]:
-        from gatebook.gates.grammar import parse_check
-
-        with _as_value_error():
-            for entry in value:
-                if isinstance(entry, str):
-                    parse_check(entry)
-                else:
-                    entry.to_check()
-        return value
 
     def to_gate(self, name: str) -> Gate:
         from gatebook.gates.grammar import parse_check, parse_expr
