@@ -7,6 +7,11 @@
 #   1. baseline       : metrics through the Python API (gb.init / gb.log / gb.summary)
 #   2. wider          : a child of baseline, run from a dirty working tree (patch recorded)
 #   3. lr-0.5-stdout  : a child of baseline that only prints `gatebook: {...}` lines
+#   4. lr-0.002       : fails the epoch-2 gate and is stopped live (it saves its checkpoint
+#                       first, via gb.should_stop())
+# then judges the variants against the baseline with `gatebook gate`, and asks
+# `gatebook triage` what to try after the stopped one (and runs that fix).
+# The gates are in demo-project/gatebook.yaml (written below; see docs/gates.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,12 +47,34 @@ git config user.name "gatebook demo"
 git config user.email "demo@gatebook.invalid"
 git config commit.gpgsign false
 printf 'outputs/\n__pycache__/\n' > .gitignore
-git add .gitignore train.py
+cat > gatebook.yaml <<'EOF'
+# The demo's gates (docs/gates.md).
+metrics:
+  higher_is_better: ["val_acc", "*_val_acc"]
+  lower_is_better: ["*loss*"]
+gates:
+  epoch2:                       # judged live: a run that has not learned by epoch 2 is stopped
+    on_fail: stop
+    checks:
+      - "val_acc >= 0.80 @ epoch 2"
+    playbook:
+      fixes:
+        - {name: "lr 0.05", why: "a 25x larger step; the loss barely moves", set: {lr: 0.05}}
+        - {name: "momentum 0.9", set: {momentum: 0.9}}
+      signatures:
+        - {when: "val_loss > 2.0", diagnosis: "barely learning: the loss is still near chance (2.30)"}
+  promotion:                    # judged after the fact, against the baseline run
+    baseline: baseline
+    checks:
+      - "best val_acc >= baseline - 0.005"
+      - {metric: val_loss, pass: "<= baseline", marginal: "<= baseline * 1.25"}
+EOF
+git add .gitignore train.py gatebook.yaml
 git commit -q -m "digits MLP: initial training script"
 "$GB" init
 
 section "run 1: baseline (metrics via the Python API)"
-"$GB" run --name baseline --tag demo -- "$PY" train.py --lr 0.1 --log api
+"$GB" run --name baseline --tag demo --gate epoch2 -- "$PY" train.py --lr 0.1 --log api
 
 section "run 2: wider (API, from a dirty working tree)"
 # An uncommitted, harmless edit: gatebook records the commit, the dirty flag and the patch.
@@ -59,14 +86,30 @@ cp "$ROOT/examples/digits/train.py" train.py  # undo the edit: the tree is clean
 section "run 3: lr-0.5-stdout (no gatebook import: JSON lines on stdout only)"
 "$GB" run --name lr-0.5-stdout --parent baseline --tag demo -- "$PY" train.py --lr 0.5 --log stdout
 
+section "run 4: lr-0.002 (the epoch-2 gate fails: stopped live)"
+# gatebook run exits 1 here: the command stopped cleanly (exit 0), but a gate stopped it.
+"$GB" run --name lr-0.002 --parent baseline --tag demo --gate epoch2 -- "$PY" train.py --lr 0.002 --epochs 40 --log api \
+  || echo "(gatebook run exited $?: stopped by the gate)"
+
+section "gatebook gate: the variants against the baseline"
+for run in wider lr-0.5-stdout; do
+  "$GB" gate "$run" --gate promotion || echo "(gatebook gate $run exited $?)"
+done
+
+section "gatebook triage lr-0.002: why it failed, what to try next"
+"$GB" triage lr-0.002
+
+section "gatebook triage lr-0.002 --apply: run the next fix as a child run"
+"$GB" triage lr-0.002 --apply || echo "(the fix's run exited $?)"
+
 section "gatebook ls"
 "$GB" ls
 
 section "gatebook show wider"
 "$GB" show wider
 
-section "gatebook show lr-0.5-stdout"
-"$GB" show lr-0.5-stdout
+section "gatebook show lr-0.002 (the gate history says why it stopped)"
+"$GB" show lr-0.002
 
 section "what just happened"
 cat <<'EOF'
@@ -78,21 +121,26 @@ via gb.init(config=args)), the live output and per-epoch metrics.
 `baseline` and `wider` logged through the Python API (gb.log, plus a checkpoint artifact
 and a summary); `lr-0.5-stdout` never imports gatebook -- it just prints
 `gatebook: {...}` lines, which the wrapper parses. Both variants name `baseline` as
-their parent. Everything lives in demo-project/.gatebook/ledger.db; try
-`cd demo-project && ../.venv/bin/gatebook show baseline --json`.
+their parent. `lr-0.002` failed the live gate `epoch2` (val_acc >= 0.80 @ epoch 2): gatebook
+stopped it at epoch 2 (it saved its checkpoint first: train.py polls gb.should_stop()), and
+`gatebook triage` named the playbook's next fix, which `--apply` ran as the child
+`lr-0.002-lr-0.05`. `gatebook gate RUN --gate promotion` judged the variants against the
+baseline (exit 0 PASS / 1 FAIL, `--json` for scripts). Everything lives in
+demo-project/.gatebook/ledger.db; try `cd demo-project && ../.venv/bin/gatebook show baseline --json`.
 EOF
 
 section "final val_acc (from gatebook show RUN --json)"
 SHOWN="$(mktemp -d)"
 trap 'rm -rf "$SHOWN"' EXIT
-for run in baseline wider lr-0.5-stdout; do
+RUNS=(baseline wider lr-0.5-stdout lr-0.002 lr-0.002-lr-0.05)
+for run in "${RUNS[@]}"; do
   "$GB" show "$run" --json > "$SHOWN/$run.json"
 done
-"$PY" - "$SHOWN" baseline wider lr-0.5-stdout <<'EOF'
+"$PY" - "$SHOWN" "${RUNS[@]}" <<'EOF'
 import json
 import sys
 
-print(f"{'run':<16} {'via':<7} {'parent':<10} {'epochs':>6} {'final val_acc':>14} {'best val_acc':>13}")
+print(f"{'run':<17} {'status':<9} {'via':<7} {'parent':<10} {'epochs':>6} {'final val_acc':>14} {'best val_acc':>13}")
 for name in sys.argv[2:]:
     with open(f"{sys.argv[1]}/{name}.json") as fh:
         run = json.load(fh)
@@ -101,7 +149,8 @@ for name in sys.argv[2:]:
     final, best = (float(v) if v is not None else float("nan") for v in values)  # NaN may be a string
     via = "api" if run.get("summary") else "stdout"
     parent = (run.get("parent") or {}).get("name") or "-"
-    print(f"{name:<16} {via:<7} {parent:<10} {acc.get('last_step') or 0:>6} {final:>14.4f} {best:>13.4f}")
+    print(f"{name:<17} {run['status']:<9} {via:<7} {parent:<10} {acc.get('last_step') or 0:>6} {final:>14.4f} "
+          f"{best:>13.4f}")
 EOF
 echo
 echo "demo: done; the project is in $DEMO"

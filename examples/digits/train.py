@@ -167,6 +167,10 @@ class Reporter:
             # json.dumps writes NaN/Infinity for non-finite floats, which gatebook accepts
             print("gatebook: " + json.dumps(metrics), flush=True)
 
+    def should_stop(self) -> bool:
+        """True once a gate of `gatebook run --gate` failed or `gatebook stop` was run."""
+        return self.gb is not None and self.gb.should_stop()
+
     def finish(self, ckpt: str, summary: dict[str, float]) -> None:
         if self.gb is not None:
             self.gb.artifact(ckpt, kind="checkpoint")
@@ -217,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             reporter.epoch({"epoch": epoch, "loss": train_loss, "val_loss": val_loss, "val_acc": val_acc})
             print(f"epoch {epoch:>2}/{args.epochs}  loss {fmt(train_loss)}  val_loss {fmt(val_loss)}  "
                   f"val_acc {val_acc:.4f}", flush=True)
+            if reporter.should_stop():  # stop cleanly: the checkpoint below is still saved
+                print(f"stopping after epoch {epoch}: {reporter.gb.current().stop_reason}", flush=True)
+                break
 
     os.makedirs(args.out, exist_ok=True)
     # one checkpoint per recorded run, so a later run does not overwrite an earlier one's

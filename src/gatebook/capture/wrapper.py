@@ -239,9 +239,19 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     from gatebook.gates.live import LiveGates
 
     say = _sayer(opts.echo)
+    stopped: list[Any] = []
+
+    def act(decision: Any) -> None:
+        if stopped:
+            return
+        stopped.append(decision)
+        child.stop(opts.stop_grace)
+        say(f"stopping {opts.name or run_id}: {decision.reason} (SIGTERM to its process group, "
+            f"SIGKILL after {opts.stop_grace:g} s)")
+
     live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=pconf_direction(gating),
-                     baselines=gating.baselines if gating else {}, say=say, run_label=opts.name or run_id)
-    stopped = []
+                     baselines=gating.baselines if gating else {}, say=say, run_label=opts.name or run_id,
+                     on_stop=act)
 
     def judge() -> None:
         try:
@@ -249,11 +259,8 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         except Exception as exc:  # the ledger hiccuped: judge on the next poll
             warn_once.setdefault("live", f"live gates skipped a poll: {exc}")
             return
-        if decision is not None and not stopped:
-            stopped.append(decision)
-            say(f"stopping {opts.name or run_id}: {decision.reason} (SIGTERM to its process group, "
-                f"SIGKILL after {opts.stop_grace:g} s)")
-            child.stop(opts.stop_grace)
+        if decision is not None:
+            act(decision)
 
     warn_once: dict[str, str] = {}
     next_beat = 0.0

@@ -67,7 +67,8 @@ class LiveGates:
 
     def __init__(self, store: Any, run_id: str, gates: list[Gate], *, direction_of: DirectionOf,
                  baselines: dict[str, BaselineData | None], allow_stop: bool = True,
-                 say: Callable[[str], None] = lambda line: None, run_label: str | None = None) -> None:
+                 say: Callable[[str], None] = lambda line: None, run_label: str | None = None,
+                 on_stop: Callable[[StopDecision], None] | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.run_label = run_label or run_id
@@ -76,6 +77,7 @@ class LiveGates:
         self.baselines = baselines
         self.allow_stop = allow_stop
         self.say = say
+        self.on_stop = on_stop  # called the moment a gate decides a stop, before the ledger writes
         keys: list[str] = ["epoch"]
         for gate in gates:
             for check in gate.checks:
@@ -148,11 +150,13 @@ class LiveGates:
             if res.tier is Tier.FAIL and gate.on_fail == "stop" and self.decision is None:
                 if self.allow_stop:
                     reason = f"gate {gate.name}: {res.reason}"
+                    self.decision = StopDecision(reason, f"gate {gate.name}", gate.name)
+                    self._new_decision = self.decision
+                    if self.on_stop is not None:
+                        self.on_stop(self.decision)  # signal first: recording takes a write or two
                     self.store.write(WriteBatch(events=events))
                     events = []
                     record_stop(self.store, self.run_id, reason, f"gate {gate.name}", res.step, gate.name)
-                    self.decision = StopDecision(reason, f"gate {gate.name}", gate.name)
-                    self._new_decision = self.decision
                     self._stop_events_seen += 1
                 elif (gate.name, i) not in self._warned:
                     self._warned.add((gate.name, i))
