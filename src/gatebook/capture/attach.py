@@ -4,7 +4,8 @@ The loop is ``gatebook run``'s (:mod:`gatebook.capture.wrapper`) without a child
 own: validate everything first (the pid, the gates, the baseline, the ledger); read what
 can be read of the process (command line, cwd, start time, environment, via psutil);
 create the run (``source="attach"``, owned by the process's pid and start time, created
-at the process's start); then every flush interval poll the followed files, write their
+at the process's start); then every flush interval poll the followed files (those last
+written before the process started are an earlier run's: skipped), write their
 points, the log's new lines (as ``stdout`` output) and a heartbeat, and judge the live
 gates. A stop decision (a gate with ``on_fail: stop`` and ``--allow-stop``, or
 ``gatebook stop RUN`` from any shell, honoured without ``--allow-stop``) stops the
@@ -39,6 +40,9 @@ from gatebook.errors import UsageError
 from gatebook.records import RunStatus
 
 ENDED_REASON = "process ended (exit code unknown: not started by gatebook)"
+STALE_MARGIN = 1.0
+"""A followed file last written more than this many seconds before the process started
+is an earlier run's: its rows are skipped (a json history counts once rewritten)."""
 _LOG_READ_LIMIT = 1 << 20
 """Bytes of the log stored as output per poll (a big log that exists already is caught up
 over several polls)."""
@@ -201,12 +205,22 @@ class _Stopper:
 
 
 class _LogText:
-    """New complete lines of the log file, stored as the run's ``stdout`` output."""
+    """New complete lines of the log file, stored as the run's ``stdout`` output.
 
-    def __init__(self, path: Path) -> None:
+    Like :class:`~gatebook.capture.follow.FileFollower` with ``since``: a log last written
+    before ``since`` (the process's start) holds an earlier run's lines, which are skipped.
+    """
+
+    def __init__(self, path: Path, since: float | None = None) -> None:
         self.path = path
         self.offset = 0
         self.ino: int | None = None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        if since is not None and st.st_mtime < since:
+            self.ino, self.offset = st.st_ino, st.st_size
 
     def read(self, final: bool = False) -> str:
         try:
@@ -255,7 +269,6 @@ def attach(opts: AttachOptions) -> AttachResult:
     from gatebook.capture.follow import FileFollower
     from gatebook.capture.params import params_from_argv
     from gatebook.capture.recorder import make_record
-    from gatebook.capture.wrapper import _Collector
     from gatebook.project_config import load_project_config
     from gatebook.settings import load_settings
     from gatebook.store import open_store
@@ -276,9 +289,14 @@ def attach(opts: AttachOptions) -> AttachResult:
     ingest = pconf.ingest
     watch = [_resolve(p, info.cwd) for p in opts.watch]
     log = _resolve(opts.log, info.cwd) if opts.log else None
-    followers = [FileFollower(p) for p in watch]
+    # files last written before the process started are an earlier run's: skipped (as `gatebook run`);
+    # a second of margin for the start time's precision (it is derived from the boot time)
+    since = info.create_time - STALE_MARGIN
+    followers = [FileFollower(p, prefix=ingest.prefix, kv=ingest.kv, regexes=ingest.regex, since=since)
+                 for p in watch]
     if log is not None:
-        followers.append(FileFollower(log, fmt="log", prefix=ingest.prefix, kv=ingest.kv, regexes=ingest.regex))
+        followers.append(FileFollower(log, fmt="log", prefix=ingest.prefix, kv=ingest.kv, regexes=ingest.regex,
+                                      since=since))
 
     store = open_store(proj.store_url)
     try:
@@ -296,7 +314,7 @@ def attach(opts: AttachOptions) -> AttachResult:
         previous = _detach_on_signals(interrupted)
         try:
             return _follow(opts, proc, info, store, record, settings, gating, followers, log, watch,
-                           interrupted, collector_cls=_Collector, params=params_from_argv(info.command))
+                           interrupted, params=params_from_argv(info.command))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -319,9 +337,9 @@ def _detach_on_signals(interrupted: list[int]) -> dict[int, Any]:
 
 def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, record: Any, settings: Any,
             gating: Any, followers: list[Any], log: Path | None, watch: list[Path], interrupted: list[int],
-            *, collector_cls: Any, params: dict[str, Any]) -> AttachResult:
+            *, params: dict[str, Any]) -> AttachResult:
     from gatebook.capture.recorder import provenance_batch
-    from gatebook.capture.wrapper import WrapResult, _sayer, pconf_direction
+    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, pconf_direction
     from gatebook.gates.live import LiveGates
     from gatebook.store.base import WriteBatch
 
@@ -359,8 +377,8 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
     prov_thread = threading.Thread(target=capture, name="gatebook-provenance", daemon=True)
     prov_thread.start()
 
-    collector = collector_cls(run_id, {"stdout": _NoParse()})
-    log_text = _LogText(log) if log is not None else None
+    collector = _Collector(run_id, {"stdout": _NoParse()})
+    log_text = _LogText(log, since=info.create_time - STALE_MARGIN) if log is not None else None
 
     def gather(final: bool) -> None:
         for follower in followers:
@@ -382,12 +400,22 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
             batch.heartbeats.append((run_id, time.time()))
         store.write(batch)
 
-    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=pconf_direction(gating),
-                     baselines=gating.baselines if gating else {}, allow_stop=opts.allow_stop, say=say,
-                     run_label=label)
     stopper = _Stopper(proc, info, opts.stop_grace, say)
     stopped: list[Any] = []
     warn_once: dict[str, str] = {}
+
+    def act(decision: Any) -> None:
+        # a gate decides only with --allow-stop (LiveGates); `gatebook stop` is honoured always
+        if stopped:
+            return
+        stopped.append(decision)
+        stopper.start()
+        say(f"stopping {label}: {decision.reason} (SIGTERM to {stopper.target}, "
+            f"SIGKILL after {opts.stop_grace:g} s)")
+
+    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=pconf_direction(gating),
+                     baselines=gating.baselines if gating else {}, allow_stop=opts.allow_stop, say=say,
+                     run_label=label, on_stop=act)
 
     def judge() -> None:
         try:
@@ -395,12 +423,8 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
         except Exception as exc:  # the ledger hiccuped: judge on the next poll
             warn_once.setdefault("live", f"live gates skipped a poll: {exc}")
             return
-        if decision is not None and not stopped:
-            # a gate decides only with --allow-stop (LiveGates); `gatebook stop` is honoured always
-            stopped.append(decision)
-            say(f"stopping {label}: {decision.reason} (SIGTERM to {stopper.target}, "
-                f"SIGKILL after {opts.stop_grace:g} s)")
-            stopper.start()
+        if decision is not None:
+            act(decision)
 
     next_beat = 0.0
     while not interrupted:
@@ -449,7 +473,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
     final = store.get_run(run_id)
     result = WrapResult(run_id=run_id, status=final.status, exit_code=0, duration=ended_at - info.create_time,
                         points=collector.total_points, reason=final.reason, warnings=warnings, verdict=verdict,
-                        advice=advice)
+                        advice=advice, stopped_by=stopped[0].by if stopped else None)
     if interrupted:
         code = 128 + interrupted[0]
     elif stopped and stopped[0].gate:

@@ -65,7 +65,8 @@ def attach_cmd(pid: str, watch: tuple[str, ...], log: str | None, gates: tuple[s
                    "duration": result.duration, "reason": result.reason, "detached": res.detached,
                    "points": result.points, "warnings": result.warnings,
                    "verdict": result.verdict.to_dict() if result.verdict is not None else None,
-                   "advice": result.advice.to_dict() if result.advice is not None else None})
+                   "advice": result.advice.to_dict() if result.advice is not None else None,
+                   "stopped_by": result.stopped_by})
     else:
         print_attach_end(res)
     return res.command_exit
