@@ -302,3 +302,14 @@ def test_import_of_gates_stays_out_of_gatebook_import() -> None:
     code = "import sys, gatebook; print(any(m.startswith('gatebook.gates') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ)).stdout.strip() == "False"
+
+
+@pytest.mark.postgres
+def test_live_gates_and_gate_command_on_a_postgres_ledger(proj: Path, pg_url: str) -> None:
+    proc = gb("run", "--name", "pg-run", "--gate", "epoch2", "--", PY, "train.py", "--mode", "api", "--epochs", "8",
+              cwd=proj, store=pg_url, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    doc = gb_json("show", "pg-run", cwd=proj, store=pg_url)
+    assert doc["status"] == "stopped" and doc["reason"] == "gate epoch2: val_cosine 0.22 < 0.50 at epoch 2"
+    verdict = gb("gate", "pg-run", "--gate", "epoch2", "--json", cwd=proj, store=pg_url)
+    assert verdict.returncode == 1 and json.loads(verdict.stdout)["verdict"] == "FAIL"
