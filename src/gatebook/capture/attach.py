@@ -339,7 +339,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
             gating: Any, followers: list[Any], log: Path | None, watch: list[Path], interrupted: list[int],
             *, params: dict[str, Any]) -> AttachResult:
     from gatebook.capture.recorder import provenance_batch
-    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, pconf_direction
+    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, judge_live, pconf_direction
     from gatebook.gates.live import LiveGates
     from gatebook.store.base import WriteBatch
 
@@ -391,15 +391,6 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
                 if not final:
                     break  # catch up on a big log over several polls
 
-    def flush(beat: bool) -> None:
-        chunks, points = collector.take()
-        batch = WriteBatch(metrics=points)
-        if chunks:
-            batch.output.append((run_id, chunks))
-        if beat:
-            batch.heartbeats.append((run_id, time.time()))
-        store.write(batch)
-
     stopper = _Stopper(proc, info, opts.stop_grace, say)
     stopped: list[Any] = []
     warn_once: dict[str, str] = {}
@@ -417,15 +408,6 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
                      baselines=gating.baselines if gating else {}, allow_stop=opts.allow_stop, say=say,
                      run_label=label, on_stop=act)
 
-    def judge() -> None:
-        try:
-            decision = live.poll()
-        except Exception as exc:  # the ledger hiccuped: judge on the next poll
-            warn_once.setdefault("live", f"live gates skipped a poll: {exc}")
-            return
-        if decision is not None:
-            act(decision)
-
     next_beat = 0.0
     while not interrupted:
         ended = not _alive(proc)
@@ -434,14 +416,14 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
         if beat:
             next_beat = now + settings.heartbeat
         gather(final=False)
-        flush(beat and not ended)
+        collector.flush(store, beat=beat and not ended)
         if ended:
             break
-        judge()
+        judge_live(live, act, warn_once)
         stopper.tick()
         time.sleep(settings.flush_interval)
     gather(final=not interrupted)  # detached: a partial last line is still being written
-    flush(False)
+    collector.flush(store, beat=False)
     prov_thread.join(timeout=30)
     for item in prov_result:
         if isinstance(item, Exception):

@@ -102,6 +102,30 @@ class _Collector:
             points, self.points = self.points, []
         return chunks, points
 
+    def flush(self, store: Any, *, beat: bool) -> None:
+        """Write what was collected (and a heartbeat) in one batch."""
+        from gatebook.store.base import WriteBatch
+
+        chunks, points = self.take()
+        batch = WriteBatch(metrics=points)
+        if chunks:
+            batch.output.append((self.run_id, chunks))
+        if beat:
+            batch.heartbeats.append((self.run_id, time.time()))
+        store.write(batch)
+
+
+def judge_live(live: Any, act: Any, warnings: dict[str, str]) -> None:
+    """One poll of the live gates; a stop decision goes to ``act``. A ledger hiccup only
+    skips this poll (noted once in ``warnings``)."""
+    try:
+        decision = live.poll()
+    except Exception as exc:
+        warnings.setdefault("live", f"live gates skipped a poll: {exc}")
+        return
+    if decision is not None:
+        act(decision)
+
 
 def run_wrapped(opts: WrapOptions) -> WrapResult:
     """Run ``opts.argv`` as a recorded run and return how it ended."""
@@ -227,15 +251,6 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     prov_thread = threading.Thread(target=capture, name="gatebook-provenance", daemon=True)
     prov_thread.start()
 
-    def flush(beat: bool) -> None:
-        chunks, points = collector.take()
-        batch = WriteBatch(metrics=points)
-        if chunks:
-            batch.output.append((run_id, chunks))
-        if beat:
-            batch.heartbeats.append((run_id, time.time()))
-        store.write(batch)
-
     from gatebook.gates.live import LiveGates
 
     say = _sayer(opts.echo)
@@ -253,15 +268,6 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
                      baselines=gating.baselines if gating else {}, say=say, run_label=opts.name or run_id,
                      on_stop=act)
 
-    def judge() -> None:
-        try:
-            decision = live.poll()
-        except Exception as exc:  # the ledger hiccuped: judge on the next poll
-            warn_once.setdefault("live", f"live gates skipped a poll: {exc}")
-            return
-        if decision is not None:
-            act(decision)
-
     warn_once: dict[str, str] = {}
     next_beat = 0.0
     while child.poll() is None or not child.readers_done():
@@ -271,14 +277,14 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
             next_beat = now + settings.heartbeat
         for follower in followers:
             collector.add_points(follower.poll())
-        flush(beat)
-        judge()
+        collector.flush(store, beat=beat)
+        judge_live(live, act, warn_once)
         time.sleep(settings.flush_interval)
     result = child.wait()
     collector.close_parsers()
     for follower in followers:
         collector.add_points(follower.close())
-    flush(False)
+    collector.flush(store, beat=False)
     prov_thread.join(timeout=30)
     warnings: list[str] = []
     for item in prov_result:
