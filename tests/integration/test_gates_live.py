@@ -313,3 +313,13 @@ def test_live_gates_and_gate_command_on_a_postgres_ledger(proj: Path, pg_url: st
     assert doc["status"] == "stopped" and doc["reason"] == "gate epoch2: val_cosine 0.22 < 0.50 at epoch 2"
     verdict = gb("gate", "pg-run", "--gate", "epoch2", "--json", cwd=proj, store=pg_url)
     assert verdict.returncode == 1 and json.loads(verdict.stdout)["verdict"] == "FAIL"
+
+
+def test_a_run_too_fast_to_stop_still_fails_its_stop_gate(proj: Path) -> None:
+    # history.json is written just before the command exits, so no poll sees it while it runs
+    proc = gb("run", "--name", "fast", "--gate", "epoch2", "--watch", "history.json", "--", PY, "train.py",
+              "--mode", "watch", "--epochs", "3", "--sleep", "0", cwd=proj)
+    assert proc.returncode == 1, proc.stderr  # the command exited 0, the gate failed
+    assert "the command ended before gate epoch2 could stop it" in proc.stderr
+    doc = show(proj, "fast")
+    assert [e["data"]["verdict"] for e in doc["events"] if e["kind"] == "verdict"] == ["FAIL"]

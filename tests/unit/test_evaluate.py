@@ -174,3 +174,10 @@ def test_metric_directions_exact_then_most_specific_glob_then_lower() -> None:
     assert m.direction("latency_ms") == "lower"
     assert m.direction("r@5") == "higher"
     assert m.direction("throughput") is None
+
+
+def test_fail_reasons_mention_the_marginal_band_and_thresholds_have_no_float_noise() -> None:
+    r = judge("margin >= 0.20, marginal >= 0.10", {"margin": [(1, 0.05)]})
+    assert r.reason == "margin 0.05 < 0.20, below marginal >= 0.10"
+    t = judge("x >= baseline + 0.01", {"x": [(1, 1.0)]}, {"x": [(1, 0.42)]})
+    assert t.threshold == 0.43

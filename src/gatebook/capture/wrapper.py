@@ -54,6 +54,8 @@ class WrapResult:
     verdict: Any = None  # gatebook.gates.evaluate.Verdict when gates were given
     advice: Any = None  # gatebook.gates.playbook.Advice after a stop by a gate
     stopped_by: str | None = None  # "gate NAME" or who ran `gatebook stop`
+    name: str | None = None
+    failed_stop_gates: list[str] = field(default_factory=list)  # on_fail: stop gates whose final verdict is FAIL
 
 
 class _Collector:
@@ -278,6 +280,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         for follower in followers:
             collector.add_points(follower.poll())
         collector.flush(store, beat=beat)
+        live.allow_stop = child.poll() is None  # a command that already ended is not "stopped"
         judge_live(live, act, warn_once)
         time.sleep(settings.flush_interval)
     result = child.wait()
@@ -314,7 +317,15 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     return WrapResult(run_id=run_id, status=final.status, exit_code=result.returncode,
                       duration=ended - started, points=collector.total_points, reason=final.reason,
                       warnings=warnings, verdict=verdict, advice=advice,
-                      stopped_by=stopped[0].by if stopped else None)
+                      stopped_by=stopped[0].by if stopped else None, name=final.name,
+                      failed_stop_gates=_failed_stop_gates(gating, verdict))
+
+
+def _failed_stop_gates(gating: Any, verdict: Any) -> list[str]:
+    if gating is None or verdict is None:
+        return []
+    stop = {g.name for g in gating.gates if g.on_fail == "stop"}
+    return [r.name for r in verdict.gates if r.name in stop and r.verdict.value in ("FAIL", "ERROR")]
 
 
 def pconf_direction(gating: Any) -> Any:
@@ -355,8 +366,11 @@ def print_end(result: WrapResult, *, stream: Any = None) -> None:
     if result.advice is not None:
         from gatebook.gates.report import advice_lines
 
-        for line in advice_lines(result.advice, result.run_id):
+        for line in advice_lines(result.advice, result.name or result.run_id):
             print(f"gatebook: {line}", file=stream)
+    if result.failed_stop_gates and not result.stopped_by:
+        print(f"gatebook: the command ended before gate {', '.join(result.failed_stop_gates)} could stop it; "
+              f"its final verdict is FAIL", file=stream)
     for w in result.warnings[:5]:
         print(f"gatebook: warning: {w}", file=stream)
     print(f"gatebook: see `gatebook show {result.run_id}`", file=stream)

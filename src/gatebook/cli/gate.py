@@ -144,8 +144,8 @@ def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: b
                 mark = "tried" if tried else ("next " if a.next_fix is fix else "     ")
                 con.print(f"  [{mark}] {fix.name}: " + ", ".join(f"{k}={v}" for k, v in fix.set.items())
                           + (f"  ({fix.why})" if fix.why else ""), markup=False)
-            for line in advice_lines(a, ref):
-                con.print(line if not apply_ else line.split(" -> ")[0], markup=False)
+            for line in advice_lines(a, ref, hint=not apply_):
+                con.print(line, markup=False)
     if not apply_:
         if as_json:
             emit_json({"run": _run_ref(record), "verdict": verdict.to_dict(), "advice": [a.to_dict() for a in advice]})

@@ -47,8 +47,9 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     and --watch files); a FAIL of an `on_fail: stop` gate stops the command (SIGTERM
     to its group, SIGKILL after --grace seconds) and the run ends `stopped`.
     `gatebook stop RUN` does the same from any shell. Exits with the command's exit
-    code (a stopped command's is usually 143; a command stopped by a gate that still
-    exits 0, having saved its checkpoint via should_stop(), gives 1).
+    code (a stopped command's is usually 143); 1 when the command exited 0 but an
+    `on_fail: stop` gate failed (it saved a checkpoint via should_stop() and exited, or
+    it ended before it could be stopped).
     """
     from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
 
@@ -69,6 +70,6 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
                    "stopped_by": result.stopped_by})
     else:
         print_end(result)
-    if result.exit_code == 0 and (result.stopped_by or "").startswith("gate "):
-        return 1
+    if result.exit_code == 0 and ((result.stopped_by or "").startswith("gate ") or result.failed_stop_gates):
+        return 1  # a run an on_fail: stop gate failed is never a success for scripts
     return result.exit_code

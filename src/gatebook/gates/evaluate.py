@@ -165,7 +165,10 @@ def judge_check(check: Check, ctx: _Context) -> CheckResult:
         return CheckResult(str(check), check.metric, Tier.MARGINAL,
                            f"{main.reason}, within marginal {check.marginal.tail()}",
                            main.observed, main.threshold, main.threshold_text, main.step)
-    return CheckResult(str(check), check.metric, main.tier, main.reason, main.observed, main.threshold,
+    reason = main.reason
+    if marginal.tier is Tier.FAIL:
+        reason += f", below marginal {check.marginal.tail()}"
+    return CheckResult(str(check), check.metric, main.tier, reason, main.observed, main.threshold,
                        main.threshold_text, main.step)
 
 
@@ -267,6 +270,7 @@ def _threshold(value: Value | None, cond: Condition, ctx: _Context) -> tuple[flo
         if operand == 0:
             return CheckResult(str(cond), cond.operand.metric, Tier.ERROR, f"{value}: division by zero")
         result = base / operand
+    result = float(f"{result:.12g}")  # 0.43, not 0.43000000000000005
     return result, f"{_num(result)} ({label} {value.op} {value.operand.text})"
 
 

@@ -76,6 +76,9 @@ class LiveGates:
         self.direction_of = direction_of
         self.baselines = baselines
         self.allow_stop = allow_stop
+        # attach without --allow-stop says it would stop; a supervisor may also turn allow_stop
+        # off later (its command already ended), which needs no such line
+        self._stop_needs_flag = not allow_stop
         self.say = say
         self.on_stop = on_stop  # called the moment a gate decides a stop, before the ledger writes
         keys: list[str] = ["epoch"]
@@ -158,7 +161,7 @@ class LiveGates:
                     events = []
                     record_stop(self.store, self.run_id, reason, f"gate {gate.name}", res.step, gate.name)
                     self._stop_events_seen += 1
-                elif (gate.name, i) not in self._warned:
+                elif (gate.name, i) not in self._warned and self._stop_needs_flag:
                     self._warned.add((gate.name, i))
                     self.say(f"gate {gate.name} would stop {self.run_label}, but stopping needs --allow-stop")
         if events:
@@ -169,6 +172,7 @@ class LiveGates:
         """Judge once more with everything stored, as a finished run; record the verdict."""
         if not self.gates:
             return None
+        self.allow_stop = False  # the process has ended: a FAIL now is a verdict, not a stop
         points, self.cursor = self.store.metric_points_after(self.run_id, self.cursor, keys=self.keys)
         for key, step, value, _ts in points:
             self.series.setdefault(key, []).append((step, value))

@@ -30,13 +30,13 @@ def print_verdict(con: Any, verdict: Verdict, run_label: str, baselines: dict[st
     con.print(f"verdict: [{TIER_STYLE[verdict.verdict]}]{verdict.verdict.value}[/]")
 
 
-def advice_lines(advice: Advice, run_ref: str) -> list[str]:
-    """``diagnosis: ...`` lines and the next fix with the command that applies it."""
+def advice_lines(advice: Advice, run_ref: str, *, hint: bool = True) -> list[str]:
+    """``diagnosis: ...`` lines and the next fix (with the command that applies it)."""
     lines = [f"diagnosis ({sig.text}): {sig.diagnosis}" for sig in advice.diagnoses]
     fix = advice.next_fix
     if fix is not None:
         why = f" ({fix.why})" if fix.why else ""
-        lines.append(f'next fix: "{fix.name}"{why} -> gatebook triage {run_ref} --apply')
+        lines.append(f'next fix: "{fix.name}"{why}' + (f" -> gatebook triage {run_ref} --apply" if hint else ""))
     elif advice.fixes:
         lines.append(f"every fix of gate {advice.gate}'s playbook has been tried")
     return lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from gatebook.errors import UsageError
+from gatebook.errors import NotFoundError, UsageError
 from gatebook.gates.evaluate import DirectionOf, Series
 from gatebook.gates.live import BaselineData
 from gatebook.gates.playbook import Advice, advise, tried_fixes
@@ -56,7 +56,11 @@ def prepare_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: st
             baselines[gate.name] = None
             continue
         if ref not in cache:
-            run = store.resolve_run(ref)
+            try:
+                run = store.resolve_run(ref)
+            except NotFoundError as exc:
+                whose = "--baseline" if baseline_ref else f"gate {gate.name}'s baseline"
+                raise NotFoundError(f"{whose}: {exc.message}", hint=exc.hint) from None
             if exclude is not None and run.id == exclude:
                 raise UsageError(f"the baseline {ref} is the run being judged", hint="pick another baseline run")
             cache[ref] = (run, load_series(store, run.id))
