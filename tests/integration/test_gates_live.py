@@ -270,6 +270,9 @@ def test_gate_bad_input_is_one_line_exit_2(proj: Path) -> None:
     proc = gb("run", "--gate", "nope", "--", PY, "-c", "open('started', 'w')", cwd=proj)
     assert "unknown gate 'nope'" in one_line_error(proc)
     assert not (proj / "started").exists()
+    proc = gb("run", "--baseline", "a", "--", PY, "-c", "open('started', 'w')", cwd=proj)
+    assert "--baseline is for the gates given with --gate" in one_line_error(proc)
+    assert not (proj / "started").exists()
 
 
 def test_triage_names_the_next_fix_and_apply_runs_it_as_a_child(proj: Path) -> None:

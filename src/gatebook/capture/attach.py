@@ -301,7 +301,10 @@ def attach(opts: AttachOptions) -> AttachResult:
     store = open_store(proj.store_url)
     try:
         gating = None
-        if opts.gates or opts.baseline:
+        if opts.baseline and not opts.gates:
+            raise UsageError("--baseline is for the gates given with --gate, and there are none",
+                             hint="add --gate NAME, or drop --baseline")
+        if opts.gates:
             from gatebook.gates.setup import prepare_gates
 
             gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
@@ -339,7 +342,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
             gating: Any, followers: list[Any], log: Path | None, watch: list[Path], interrupted: list[int],
             *, params: dict[str, Any]) -> AttachResult:
     from gatebook.capture.recorder import provenance_batch
-    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, judge_live, pconf_direction
+    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, judge_live, direction_of
     from gatebook.gates.live import LiveGates
     from gatebook.store.base import WriteBatch
 
@@ -404,7 +407,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
         say(f"stopping {label}: {decision.reason} (SIGTERM to {stopper.target}, "
             f"SIGKILL after {opts.stop_grace:g} s)")
 
-    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=pconf_direction(gating),
+    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=direction_of(gating),
                      baselines=gating.baselines if gating else {}, allow_stop=opts.allow_stop, say=say,
                      run_label=label, on_stop=act)
 

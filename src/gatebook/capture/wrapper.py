@@ -168,7 +168,10 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
         project.check_sqlite_writable(Path(proj.store_url[len("sqlite:///"):]))
 
     gating = None
-    if opts.gates or opts.baseline:
+    if opts.baseline and not opts.gates:
+        raise UsageError("--baseline is for the gates given with --gate, and there are none",
+                         hint="add --gate NAME, or drop --baseline")
+    if opts.gates:
         from gatebook.gates.setup import prepare_gates
 
         if store is None:
@@ -266,7 +269,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         say(f"stopping {opts.name or run_id}: {decision.reason} (SIGTERM to its process group, "
             f"SIGKILL after {opts.stop_grace:g} s)")
 
-    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=pconf_direction(gating),
+    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=direction_of(gating),
                      baselines=gating.baselines if gating else {}, say=say, run_label=opts.name or run_id,
                      on_stop=act)
 
@@ -325,10 +328,11 @@ def _failed_stop_gates(gating: Any, verdict: Any) -> list[str]:
     if gating is None or verdict is None:
         return []
     stop = {g.name for g in gating.gates if g.on_fail == "stop"}
-    return [r.name for r in verdict.gates if r.name in stop and r.verdict.value in ("FAIL", "ERROR")]
+    return [r.name for r in verdict.gates if r.name in stop and r.verdict.value == "FAIL"]
 
 
-def pconf_direction(gating: Any) -> Any:
+def direction_of(gating: Any) -> Any:
+    """The gates' metric directions (none without gates)."""
     return gating.direction_of if gating is not None else (lambda key: None)
 
 
