@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from gatebook.gates.buffer import SeriesBuffer, conditions_of, key_needs
 from gatebook.gates.checks import metrics_of
 from gatebook.gates.evaluate import DirectionOf, GateResult, Series, Tier, Verdict, evaluate, worst
 from gatebook.gates.spec import Gate
@@ -88,7 +89,11 @@ class LiveGates:
             for sig in gate.playbook.signatures:
                 keys += metrics_of(sig.when)
         self.keys = list(dict.fromkeys(keys))
-        self.series: dict[str, list[tuple[int | None, float]]] = {}
+        conditions = [c for g in gates for node in (*g.checks, *(s.when for s in g.playbook.signatures))
+                      for c in conditions_of(node)]
+        self._needs = key_needs(conditions)
+        self._full: set[str] = set()  # keys whose steps went backwards: kept whole
+        self._buffers = {k: SeriesBuffer(self._needs.get(k, 0)) for k in self.keys}
         self.cursor = 0
         self.tiers: dict[tuple[str, int], Tier] = {}
         self.results: dict[str, GateResult] = {}
@@ -97,17 +102,33 @@ class LiveGates:
         self._stop_events_seen = 0
         self._warned: set[tuple[str, int]] = set()
 
+    @property
+    def series(self) -> dict[str, list[tuple[int | None, float]]]:
+        """What the judge sees of each key that has points (see :mod:`gatebook.gates.buffer`)."""
+        return {k: b.view() for k, b in self._buffers.items() if b.points}
+
+    def _add(self, points: list[tuple[str, int | None, float, float]]) -> set[str]:
+        moved = set()
+        for key, step, value, _ts in points:
+            self._buffers[key].add(step, value)
+            moved.add(key)
+        backwards = {k for k in moved if self._buffers[k].needs_reload}
+        if backwards:  # a compact buffer met a step going back: re-read, keep those keys whole
+            self._full |= backwards
+            self._buffers = {k: SeriesBuffer(None if k in self._full else self._needs.get(k, 0)) for k in self.keys}
+            everything, self.cursor = self.store.metric_points_after(self.run_id, 0, keys=self.keys)
+            for key, step, value, _ts in everything:
+                self._buffers[key].add(step, value)
+            moved = set(self.keys)
+        return moved
+
     # -- polling -----------------------------------------------------------------------------------
     def poll(self) -> StopDecision | None:
         """Read new points, judge, record tier changes; a new stop decision or None."""
         if self.gates:
             points, self.cursor = self.store.metric_points_after(self.run_id, self.cursor, keys=self.keys)
             if points:
-                moved = set()
-                for key, step, value, _ts in points:
-                    self.series.setdefault(key, []).append((step, value))
-                    moved.add(key)
-                self._judge(moved, finished=False)
+                self._judge(self._add(points), finished=False)
         if self.decision is None:
             self._check_stop_events()
         decision, self._new_decision = self._new_decision, None
@@ -174,13 +195,12 @@ class LiveGates:
             return None
         self.allow_stop = False  # the process has ended: a FAIL now is a verdict, not a stop
         points, self.cursor = self.store.metric_points_after(self.run_id, self.cursor, keys=self.keys)
-        for key, step, value, _ts in points:
-            self.series.setdefault(key, []).append((step, value))
+        self._add(points)
         summary = self.store.summary(self.run_id)
         for key in self.keys:
             value = summary.get(key)
-            if key not in self.series and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.series[key] = [(None, float(value))]
+            if not self._buffers[key].points and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._buffers[key].reload([(None, float(value))])
         results = self._judge(set(self.keys), finished=True)
         verdict = Verdict(worst([r.verdict for r in results]), tuple(results))
         self.store.write(WriteBatch(events=[EventRow(self.run_id, time.time(), "verdict", None, {

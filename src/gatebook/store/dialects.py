@@ -36,6 +36,10 @@ class Dialect:
     def lock_for_migration(self, conn: Connection) -> None:
         """Serialise schema creation between processes (inside a transaction)."""
 
+    def unindexed(self, column: Any) -> Any:
+        """``column`` in a WHERE clause the planner should not pick an index for."""
+        return column
+
     def is_retryable(self, exc: BaseException) -> bool:
         return False
 
@@ -49,6 +53,11 @@ class SQLiteDialect(Dialect):
 
     name = "sqlite"
     busy_timeout_ms = 30_000
+
+    def unindexed(self, column: Any) -> Any:
+        from sqlalchemy import literal_column
+
+        return literal_column(f"+{column.name}")  # SQLite's way of saying: not through an index
 
     def make_engine(self, url: str) -> Engine:
         path = sqlite_path(url)

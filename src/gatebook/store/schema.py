@@ -87,7 +87,6 @@ metrics = Table(
     Column("value", Float),  # NULL means NaN
     Column("ts", Float, nullable=False),
     Index("ix_gb_metrics_run_key", "run_id", "key", "step"),
-    Index("ix_gb_metrics_run_id", "run_id", "id"),
 )
 
 summary = Table(

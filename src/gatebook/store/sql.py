@@ -70,38 +70,47 @@ class SQLStore(Store):
 
     def _write(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(conn, *args)`` in a write transaction, retrying lock conflicts."""
+
+        def attempt() -> Any:
+            with self.engine.connect().execution_options(gb_write=True) as conn:
+                with conn.begin():
+                    return fn(conn, *args)
+
+        return self._retrying(attempt, "write to")
+
+    def _retrying(self, attempt: Any, doing: str) -> Any:
+        """``attempt()``, again (with backoff, up to ``_RETRY_SECONDS``) while the ledger is
+        locked or busy; other errors are translated at once."""
         deadline = time.monotonic() + _RETRY_SECONDS
         delay = 0.01
+        retryable = (OperationalError, DBAPIError, self.engine.dialect.loaded_dbapi.Error)
         while True:
             try:
-                with self.engine.connect().execution_options(gb_write=True) as conn:
-                    with conn.begin():
-                        return fn(conn, *args)
+                return attempt()
             except IntegrityError as exc:
-                raise self._translate(exc, "write") from None
-            except (OperationalError, DBAPIError) as exc:
+                raise self._translate(exc, doing) from None
+            except retryable as exc:  # the driver's own errors too: the bulk insert bypasses SQLAlchemy
                 if self.dialect.is_retryable(exc) and time.monotonic() < deadline:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 0.5)
                     continue
-                raise self._translate(exc, "write to") from None
-            except SQLAlchemyError as exc:
-                raise self._translate(exc, "write to") from None
-            except self.engine.dialect.loaded_dbapi.Error as exc:
-                # raised by the driver directly (the bulk metric insert bypasses SQLAlchemy)
-                if self.dialect.is_retryable(exc) and time.monotonic() < deadline:
-                    time.sleep(delay * (1 + random.random()))
-                    delay = min(delay * 2, 0.5)
-                    continue
-                raise self._translate(exc, "write to") from None
+                raise self._translate(exc, doing) from None
+            except (SQLAlchemyError, OSError) as exc:
+                raise self._translate(exc, doing) from None
 
     def close(self) -> None:
         self.engine.dispose()
 
     # -- schema ---------------------------------------------------------------------------
     def schema_version(self) -> int:
-        with self._read() as conn:
-            return _read_version(conn)
+        """The ledger's schema version (0: empty). Retried while another process is
+        creating or upgrading the schema (its lock can briefly refuse even readers)."""
+
+        def attempt() -> int:
+            with self.engine.connect() as conn:
+                return _read_version(conn)
+
+        return self._retrying(attempt, "read")
 
     def _ensure_schema(self, *, auto_migrate: bool) -> None:
         current = self.schema_version()
@@ -412,19 +421,29 @@ class SQLStore(Store):
 
     def metric_points_after(self, run_id: str, after: int = 0, keys: Sequence[str] | None = None,
                             limit: int = 0) -> tuple[list[tuple[str, int | None, float, float]], int]:
+        # The cursor is a global point id. First the highest id stored (all smaller ids are
+        # committed: SQLite has one writer at a time), then this run's points up to it: the
+        # first read through the (run_id, key, step) index, later ones by scanning the id
+        # range written since the previous read (the primary key), never the run's history.
         m = t.metrics
-        stmt = select(m.c.id, m.c.key, m.c.step, m.c.value, m.c.ts).where(m.c.run_id == run_id, m.c.id > after)
-        if keys:
-            stmt = stmt.where(m.c.key.in_(list(keys)))
-        stmt = stmt.order_by(m.c.id)
-        if limit:
-            stmt = stmt.limit(limit)
-        points: list[tuple[str, int | None, float, float]] = []
-        cursor = after
         with self._read() as conn:
-            for pid, key, step, value, ts in conn.execute(stmt):
-                points.append((key, step, math.nan if value is None else float(value), ts))
-                cursor = pid
+            top = conn.execute(select(func.max(m.c.id))).scalar_one_or_none() or 0
+            if top <= after:
+                return [], after
+            cols = (m.c.id, m.c.key, m.c.step, m.c.value, m.c.ts)
+            if after <= 0:
+                stmt = select(*cols).where(m.c.run_id == run_id, m.c.id <= top)
+            else:
+                stmt = select(*cols).where(m.c.id > after, m.c.id <= top,
+                                           self.dialect.unindexed(m.c.run_id) == run_id)
+            if keys:
+                stmt = stmt.where(m.c.key.in_(list(keys)))
+            stmt = stmt.order_by(m.c.id)
+            if limit:
+                stmt = stmt.limit(limit)
+            rows = conn.execute(stmt).all()
+        points = [(key, step, math.nan if value is None else float(value), ts) for _, key, step, value, ts in rows]
+        cursor = rows[-1][0] if limit and len(rows) == limit else top
         return points, cursor
 
     def params(self, run_id: str) -> dict[str, dict[str, Any]]:

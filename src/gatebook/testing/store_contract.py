@@ -575,13 +575,17 @@ class StoreContract:
 
     def test_metric_points_after_reads_only_new_points(self, store: Store) -> None:
         run, other = self._create(store), self._create(store)
-        assert store.metric_points_after(run.id) == ([], 0)
+        assert store.metric_points_after(run.id)[0] == []
         store.log_metrics([(run.id, "loss", 1, 1.0, T0 + 5), (other.id, "loss", 1, 9.0, T0),
                            (run.id, "acc", 1, NAN, T0 + 1)])
         points, cursor = store.metric_points_after(run.id)
         assert [(k, s, v) for k, s, v, _ in points[:1]] == [("loss", 1, 1.0)]
         assert points[1][0] == "acc" and math.isnan(points[1][2]) and cursor > 0
         assert store.metric_points_after(run.id, cursor) == ([], cursor)
+        store.log_metrics([(other.id, "loss", 2, 8.0, T0)])  # another run's points move the cursor on
+        nothing, moved = store.metric_points_after(run.id, cursor)
+        assert nothing == [] and moved > cursor
+        cursor = moved
         store.log_metrics([(run.id, "loss", 2, 0.5, T0), (run.id, "acc", 2, 0.7, T0 + 2)])
         new, cursor2 = store.metric_points_after(run.id, cursor)
         assert [(k, s, v, ts) for k, s, v, ts in new] == [("loss", 2, 0.5, T0), ("acc", 2, 0.7, T0 + 2)]
