@@ -34,6 +34,8 @@ GATES = textwrap.dedent("""\
       watchful:
         on_fail: warn
         checks: ["val_cosine >= 0.50 @ epoch 2"]
+        playbook:
+          fixes: [{name: "lower temperature", set: {temperature: 0.05}}]
       validation:
         checks:
           - {metric: margin, pass: ">= 0.20", marginal: ">= 0.10"}
@@ -146,6 +148,7 @@ def test_a_warn_gate_only_records_and_prints(proj: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "gate watchful FAIL: val_cosine 0.22 < 0.50 at epoch 2" in proc.stderr
     assert "training complete" in proc.stdout
+    assert 'next fix: "lower temperature" -> gatebook triage r --apply' in proc.stderr
     assert show(proj, "r")["status"] == "finished"
 
 

@@ -309,12 +309,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     if not store.set_status(run_id, status, exit_code=result.returncode, reason=reason, ended_at=ended):
         store.update_run(run_id, exit_code=result.returncode, ended_at=ended)  # stopped: keep its reason
     verdict = live.final()
-    advice = None
-    if stopped and stopped[0].gate and gating is not None:
-        from gatebook.gates.setup import advice_for
-
-        advice = advice_for(store, run_id, next(g for g in gating.gates if g.name == stopped[0].gate),
-                            live.series, gating)
+    advice = _advice(store, run_id, gating, verdict, stopped[0].gate if stopped else None, live.series)
     final = store.get_run(run_id)
     store.close()
     return WrapResult(run_id=run_id, status=final.status, exit_code=result.returncode,
@@ -322,6 +317,21 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
                       warnings=warnings, verdict=verdict, advice=advice,
                       stopped_by=stopped[0].by if stopped else None, name=final.name,
                       failed_stop_gates=_failed_stop_gates(gating, verdict))
+
+
+def _advice(store: Any, run_id: str, gating: Any, verdict: Any, stop_gate: str | None, series: Any) -> Any:
+    """The playbook's advice for the gate that stopped the run, else the first failed gate
+    that has a playbook (a warn gate's advice is printed too)."""
+    if gating is None:
+        return None
+    from gatebook.gates.setup import advice_for
+
+    failed = {r.name for r in verdict.gates if r.verdict.value == "FAIL"} if verdict is not None else set()
+    for gate in gating.gates:
+        if gate.name == stop_gate or (stop_gate is None and gate.name in failed and
+                                      (gate.playbook.fixes or gate.playbook.signatures)):
+            return advice_for(store, run_id, gate, series, gating)
+    return None
 
 
 def _failed_stop_gates(gating: Any, verdict: Any) -> list[str]:
