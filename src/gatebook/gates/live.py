@@ -31,6 +31,10 @@ from gatebook.records import RunStatus
 from gatebook.store.base import EventRow, WriteBatch
 
 
+STOP_CHECK_INTERVAL = 0.5
+"""Seconds between looks for a `gatebook stop` request (gates are judged at every poll)."""
+
+
 @dataclass(frozen=True)
 class StopDecision:
     reason: str
@@ -100,6 +104,7 @@ class LiveGates:
         self.decision: StopDecision | None = None
         self._new_decision: StopDecision | None = None  # made since the last poll returned
         self._stop_events_seen = 0
+        self._next_stop_check = 0.0
         self._warned: set[tuple[str, int]] = set()
 
     @property
@@ -129,7 +134,9 @@ class LiveGates:
             points, self.cursor = self.store.metric_points_after(self.run_id, self.cursor, keys=self.keys)
             if points:
                 self._judge(self._add(points), finished=False)
-        if self.decision is None:
+        now = time.monotonic()
+        if self.decision is None and now >= self._next_stop_check:
+            self._next_stop_check = now + STOP_CHECK_INTERVAL
             self._check_stop_events()
         decision, self._new_decision = self._new_decision, None
         return decision
