@@ -13,8 +13,14 @@ Sections known so far::
     metrics: {higher_is_better: [...], lower_is_better: [...]}   # see gatebook.gates.spec
     gates: {NAME: {checks: [...], on_fail: stop|warn, baseline: RUN, playbook: {...}}}
 
-``keys`` and ``preflight`` are reserved for the compare commands and accepted as they
-are for now.
+    metrics: {primary: [hota, mota]}      # default columns of compare / changelog / report
+    keys: {required: ["rollout/*", "time/step"]}                 # gatebook keys RUN
+    preflight:                                                   # gatebook preflight, run --preflight
+      - {path_exists: "models/outputs/{checkpoint_path}"}
+      - {free_disk_gb: 20}
+      - {gpu: true}
+      - {git_clean: true}
+      - {command: "python models/diagnose.py --help", timeout_s: 10}
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gatebook.errors import ConfigError
 from gatebook.gates.spec import GateSpec, MetricsConfig, validate_gate_names
@@ -50,14 +56,82 @@ class IngestConfig(BaseModel):
         return value
 
 
+class KeysConfig(BaseModel):
+    """Metric keys every run must emit: exact keys or shell globs (a glob needs one match)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    required: list[str] = Field(default_factory=list)
+
+    @field_validator("required")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        for i, key in enumerate(value):
+            if not key.strip():
+                raise ValueError(f"entry {i} is empty: give a metric key or a glob such as 'rollout/*'")
+        return value
+
+
+PREFLIGHT_KINDS = ("path_exists", "free_disk_gb", "gpu", "git_clean", "command")
+
+
+class PreflightCheck(BaseModel):
+    """One check run before a command: exactly one of the kinds, plus options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path_exists: str | None = None  # "{param}" placeholders are filled from the command's params
+    free_disk_gb: float | None = Field(default=None, gt=0)
+    gpu: bool | None = None
+    git_clean: bool | None = None
+    command: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)  # for command
+    path: str = "."  # where free_disk_gb is measured
+    name: str | None = None  # how the check is called in the verdict
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "PreflightCheck":
+        kinds = [k for k in PREFLIGHT_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"each preflight check has exactly one of {', '.join(PREFLIGHT_KINDS)}"
+                             + (f" (got {', '.join(kinds)})" if kinds else ""))
+        self._sensible(kinds[0])
+        return self
+
+    def _sensible(self, kind: str) -> None:
+        import shlex
+
+        if kind == "git_clean" and self.git_clean is False:
+            raise ValueError("git_clean: false checks nothing; remove the check or set it to true")
+        if kind == "path_exists" and not self.path_exists.strip():  # type: ignore[union-attr]
+            raise ValueError("path_exists is empty: give a path (\"{param}\" placeholders allowed)")
+        if kind == "command":
+            try:
+                words = shlex.split(self.command or "")
+            except ValueError as exc:
+                raise ValueError(f"command {self.command!r} cannot be split into words: {exc}") from None
+            if not words:
+                raise ValueError("command is empty: give a command line such as \"python check.py --help\"")
+        if "path" in self.model_fields_set and kind != "free_disk_gb":
+            raise ValueError(f"path applies to free_disk_gb only, not to {kind}")
+        if "timeout_s" in self.model_fields_set and kind != "command":
+            raise ValueError(f"timeout_s applies to command only, not to {kind}")
+        if "path" in self.model_fields_set and not self.path.strip():
+            raise ValueError("path is empty: give a directory (default \".\")")
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in PREFLIGHT_KINDS if getattr(self, k) is not None)
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     gates: dict[str, GateSpec] = Field(default_factory=dict)
-    keys: Any = None
-    preflight: Any = None
+    keys: KeysConfig = Field(default_factory=KeysConfig)
+    preflight: list[PreflightCheck] = Field(default_factory=list)
     source: str | None = Field(default=None, exclude=True)
 
     @field_validator("gates")

@@ -89,7 +89,16 @@ def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
         "artifacts": [{"path": a.path, "kind": a.kind, "size": a.size, "sha256": a.sha256, "ts": iso(a.ts)}
                       for a in store.artifacts(run.id)],
         "events": [{"ts": iso(e.ts), "kind": e.kind, "step": e.step, "data": e.data} for e in store.events(run.id)],
+        "intended_mismatches": _intended_mismatches(by_source, run.cwd),
     }
+
+
+def _intended_mismatches(by_source: dict[str, dict[str, Any]], cwd: str | None) -> list[dict[str, Any]]:
+    """Where the config the run reported disagrees with what it was asked for
+    (gatebook.analysis.intended; docs/diff.md)."""
+    from gatebook.analysis.intended import find_mismatches
+
+    return [m.to_dict() for m in find_mismatches(by_source, cwd=cwd)]
 
 
 def ls_row(run: RunRecord) -> dict[str, Any]:

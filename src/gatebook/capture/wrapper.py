@@ -310,6 +310,9 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         store.update_run(run_id, exit_code=result.returncode, ended_at=ended)  # stopped: keep its reason
     verdict = live.final()
     advice = _advice(store, run_id, gating, verdict, stopped[0].gate if stopped else None, live.series)
+    from gatebook.analysis.intended import run_warnings
+
+    warnings[:0] = run_warnings(store, run_id, cwd)  # the code ignored an argument: say it first
     final = store.get_run(run_id)
     store.close()
     return WrapResult(run_id=run_id, status=final.status, exit_code=result.returncode,

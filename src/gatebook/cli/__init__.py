@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gate": ("gatebook.cli.gate:gate_cmd", "Judge a run with gates from gatebook.yaml: PASS / MARGINAL / FAIL."),
     "triage": ("gatebook.cli.gate:triage_cmd", "Why a run failed its gates and the next fix to try (--apply runs it)."),
     "stop": ("gatebook.cli.gate:stop_cmd", "Stop a running run from any shell (status stopped, with a reason)."),
+    "compare": ("gatebook.cli.compare:compare_cmd", "Compare runs side by side: metrics, deltas vs a baseline, best marked."),
+    "diff": ("gatebook.cli.diff:diff_cmd", "What differs between two runs: params, code, packages, metric keys and values."),
     "migrate": ("gatebook.cli.init:migrate_cmd", "Upgrade the ledger's schema to this gatebook version."),
 }
 

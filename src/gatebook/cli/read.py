@@ -175,6 +175,13 @@ def _render_show(doc: dict[str, Any], *, packages: bool) -> None:
             origin = next((s for s in ("api", "argv", "config") if key in sources.get(s, {})), "")
             t.add_row(key, _short(value), origin)
         con.print(t)
+    if doc.get("intended_mismatches"):
+        con.print("\n[bold yellow]intended vs reported[/]  (the run reported a config that disagrees "
+                  "with what it was asked for)")
+        for m in doc["intended_mismatches"]:
+            who = "the command" if m["source"] == "argv" else "the config file"
+            con.print(escape(f"  {m['key']}: {who} asked for {_short(m['intended'], 60)}, "
+                             f"the run reported {_short(m['reported'], 60)}"))
     if doc["metrics"]:
         con.print("\n[bold]metrics[/]")
         t = Table(box=None, pad_edge=False)

@@ -52,6 +52,8 @@ class MetricsConfig(BaseModel):
 
     higher_is_better: list[str] = Field(default_factory=list)
     lower_is_better: list[str] = Field(default_factory=list)
+    primary: list[str] = Field(default_factory=list)
+    """The metrics that matter most: the default columns of compare, changelog and reports."""
 
     def direction(self, key: str) -> Direction | None:
         if key in self.lower_is_better:

@@ -1,0 +1,56 @@
+"""Choosing runs for the commands that read many (compare, changelog, report, plot).
+
+``select_runs(store, refs, tags=, group=, last=)``: each ref is a run id, id prefix or name
+(the latest run of that name), or a name glob with ``*`` / ``?`` (every matching run,
+oldest first); ``--tag`` / ``--group`` add every run with those; ``--last N`` keeps the N
+newest of the result (or of the whole ledger when nothing else was given). Runs come
+back in a stable order: the order the refs were given, then by creation time; each run
+once. An unknown ref or an empty selection is one clear error (exit 2).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from gatebook.errors import NotFoundError, UsageError
+from gatebook.records import RunRecord
+from gatebook.store.base import RunQuery, Store
+
+GLOB_CHARS = ("*", "?", "[")
+
+
+def select_runs(store: Store, refs: Sequence[str] = (), *, tags: Sequence[str] = (), group: str | None = None,
+                last: int | None = None, full: bool = True) -> list[RunRecord]:
+    """The runs ``refs`` / ``tags`` / ``group`` / ``last`` select (see the module docstring)."""
+    if last is not None and last < 1:
+        raise UsageError(f"--last {last}: give a positive number of runs")
+    picked: list[RunRecord] = []
+    seen: set[str] = set()
+
+    def add(runs: Sequence[RunRecord]) -> None:
+        for run in runs:
+            if run.id not in seen:
+                seen.add(run.id)
+                picked.append(run)
+
+    for ref in refs:
+        if any(ch in ref for ch in GLOB_CHARS):
+            matches = store.list_runs(RunQuery(name_glob=ref, sort="created"), full=full)  # type: ignore[call-arg]
+            if not matches:
+                raise NotFoundError(f"no run name matches {ref!r}", hint="see `gatebook ls` for run names")
+            add(matches)
+        else:
+            add([store.resolve_run(ref)])
+    if tags or group:
+        matches = store.list_runs(RunQuery(tags=tuple(tags), group=group, sort="created"), full=full)  # type: ignore[call-arg]
+        if not matches:
+            what = " and ".join(([f"tag {', '.join(tags)}"] if tags else []) + ([f"group {group}"] if group else []))
+            raise NotFoundError(f"no run has {what}", hint="see `gatebook ls --tag T --group G`")
+        add(matches)
+    if last is not None:
+        if not (refs or tags or group):
+            add(list(reversed(store.list_runs(RunQuery(sort="-created", limit=last), full=full))))  # type: ignore[call-arg]
+        picked = sorted(picked, key=lambda r: (r.created_at, r.id))[-last:]
+    if not picked:
+        raise UsageError("no runs selected", hint="give run ids or names, a name glob, --tag, --group or --last N")
+    return picked
