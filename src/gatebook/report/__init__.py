@@ -1,0 +1,9 @@
+"""Charts and reports of runs: ``gatebook plot`` and ``gatebook report``.
+
+- :mod:`gatebook.report.plot` gathers metric curves and gate thresholds from the ledger
+  (plain data) and draws them with matplotlib (the ``plot`` extra, imported lazily with the
+  Agg backend: nothing here imports matplotlib at module import).
+- :mod:`gatebook.report.build` assembles a report (provenance, params, curves, gate
+  verdicts, the comparison with a baseline, notes) and renders it as self-contained HTML
+  (images as data URIs) or Markdown (images in ``<stem>_files/``).
+"""
