@@ -33,6 +33,16 @@ class Dialect:
     def insert_ignore(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError  # pragma: no cover
 
+    def merge_metric_stats(self, conn: Connection, table: Table, rows: list[dict[str, Any]], merge: Any) -> None:
+        """Insert ``rows`` into ``table`` (keys run_id, key); on a conflict set the columns
+        to ``merge(stored_columns, excluded_columns)``."""
+        stmt = self._insert(table)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["run_id", "key"],
+                                                set_=merge(table.c, stmt.excluded)), rows)
+
+    def _insert(self, table: Table) -> Any:
+        raise NotImplementedError  # pragma: no cover
+
     def lock_for_migration(self, conn: Connection) -> None:
         """Serialise schema creation between processes (inside a transaction)."""
 
@@ -93,6 +103,11 @@ class SQLiteDialect(Dialect):
         finally:
             cursor.close()
 
+    def _insert(self, table: Table) -> Any:
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table)
+
     def upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
         from sqlalchemy.dialects.sqlite import insert
 
@@ -135,6 +150,11 @@ class PostgresDialect(Dialect):
             with cur.copy(f"COPY gb_metrics ({_METRIC_COLUMNS}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+
+    def _insert(self, table: Table) -> Any:
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
 
     def upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
         from sqlalchemy.dialects.postgresql import insert

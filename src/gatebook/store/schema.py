@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -87,6 +87,21 @@ metrics = Table(
     Column("value", Float),  # NULL means NaN
     Column("ts", Float, nullable=False),
     Index("ix_gb_metrics_run_key", "run_id", "key", "step"),
+)
+
+# v4: per run and key, the aggregates of its points, maintained by every write
+# (NULL vmin/vmax: no finite point; NULL last_value: the last point is NaN).
+metric_stats = Table(
+    "gb_metric_stats",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("vmin", Float),
+    Column("vmax", Float),
+    Column("last_step", Integer),
+    Column("last_value", Float),
+    Column("last_ts", Float, nullable=False),
 )
 
 summary = Table(

@@ -333,6 +333,7 @@ class SQLStore(Store):
             if any(v is not None and v != v for _, _, _, v, _ in rows):  # NaN is stored as NULL
                 rows = [(r, k, s, None if v is None or v != v else v, ts) for (r, k, s, v, ts) in rows]
             self.dialect.insert_metrics(conn, rows)
+            self._update_metric_stats(conn, rows)
         if b.params:
             rows_p = [{"run_id": run_id, "source": source, "key": key, "value": serialize.dumps(value)}
                       for run_id, source, flat in b.params for key, value in flat.items()]
@@ -365,47 +366,50 @@ class SQLStore(Store):
         for run_id, ts in b.heartbeats:
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(heartbeat_at=ts))
 
+    def _update_metric_stats(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Fold a batch of points into ``gb_metric_stats``: the batch's own aggregates per run
+        and key, merged with the stored ones in one upsert (so concurrent writers of one run
+        never lose an update). "Last" is the point at the highest step, later ``ts`` winning
+        ties; a point without a step is last only while the series has no steps at all."""
+        agg: dict[tuple[str, str], list[Any]] = {}
+        for run_id, key, step, value, ts in rows:
+            a = agg.get((run_id, key))
+            if a is None:
+                agg[(run_id, key)] = [1, value, value, step, value, ts]
+                continue
+            a[0] += 1
+            if value is not None:
+                if a[1] is None or value < a[1]:
+                    a[1] = value
+                if a[2] is None or value > a[2]:
+                    a[2] = value
+            if _newer(step, ts, a[3], a[5]):
+                a[3], a[4], a[5] = step, value, ts
+        st = t.metric_stats
+        values = [{"run_id": r, "key": k, "n": a[0], "vmin": a[1], "vmax": a[2], "last_step": a[3],
+                   "last_value": a[4], "last_ts": a[5]} for (r, k), a in agg.items()]
+        self.dialect.merge_metric_stats(conn, st, values, _metric_stats_merge)
+
     # -- reads ----------------------------------------------------------------------------
     def metric_stats(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricStats]]:
         ids = list(dict.fromkeys(run_ids))
         out: dict[str, dict[str, MetricStats]] = {r: {} for r in ids}
         if not ids:
             return out
-        m = t.metrics
+        st = t.metric_stats
         with self._read() as conn:
             for chunk in _chunks(ids, 500):
-                # One pass for the aggregates; "last" is then looked up through the
-                # (run_id, key, step) index at each series' highest step (or, for series
-                # without steps, its latest timestamp) instead of ranking every point.
-                agg = (
-                    select(m.c.run_id, m.c.key, func.count().label("n"), func.min(m.c.value).label("lo"),
-                           func.max(m.c.value).label("hi"), func.max(m.c.step).label("ms"),
-                           func.max(m.c.ts).label("mt"))
-                    .where(m.c.run_id.in_(chunk)).group_by(m.c.run_id, m.c.key).subquery()
-                )
-                rows = conn.execute(
-                    select(agg.c.run_id, agg.c.key, agg.c.n, agg.c.lo, agg.c.hi, agg.c.ms, m.c.value, m.c.ts)
-                    .join(m, and_(m.c.run_id == agg.c.run_id, m.c.key == agg.c.key,
-                                  or_(m.c.step == agg.c.ms, and_(agg.c.ms.is_(None), m.c.ts == agg.c.mt))))
-                ).all()
-                best: dict[tuple[str, str], Any] = {}
-                for row in rows:
-                    k = (row[0], row[1])
-                    if k not in best or row[7] > best[k][7]:
-                        best[k] = row
-                for (run_id, key), (_, _, count, vmin, vmax, last_step, lv, _) in best.items():
+                for run_id, key, n, vmin, vmax, last_step, last_value in conn.execute(
+                    select(st.c.run_id, st.c.key, st.c.n, st.c.vmin, st.c.vmax, st.c.last_step, st.c.last_value)
+                    .where(st.c.run_id.in_(chunk)).order_by(st.c.run_id, st.c.key)
+                ):
                     out[run_id][key] = MetricStats(
-                        last=math.nan if lv is None else float(lv),
+                        last=math.nan if last_value is None else float(last_value),
                         min=None if vmin is None else float(vmin),
                         max=None if vmax is None else float(vmax),
                         last_step=None if last_step is None else int(last_step),
-                        count=int(count),
+                        count=int(n),
                     )
-        for stats in out.values():
-            keys = sorted(stats)
-            reordered = {k: stats[k] for k in keys}
-            stats.clear()
-            stats.update(reordered)
         return out
 
     def metric_series(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, list[tuple[int | None, float, float]]]:
@@ -496,6 +500,40 @@ class SQLStore(Store):
         with self._read() as conn:
             return [EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data))
                     for ts, kind, step, data in conn.execute(stmt.order_by(e.c.id))]
+
+
+def _newer(step: int | None, ts: float, cur_step: int | None, cur_ts: float) -> bool:
+    """Whether a point (step, ts) replaces the current last point (cur_step, cur_ts)."""
+    if step is not None:
+        return cur_step is None or step > cur_step or (step == cur_step and ts >= cur_ts)
+    return cur_step is None and ts >= cur_ts
+
+
+def _metric_stats_merge(old: Any, new: Any) -> dict[str, Any]:
+    """SET clauses of the upsert: ``old`` is the stored row's columns, ``new`` the batch's
+    (``excluded``). Plain CASE expressions, so SQLite and PostgreSQL read them alike."""
+    from sqlalchemy import case, or_ as any_of
+
+    def smaller(a: Any, b: Any) -> Any:
+        return case((a.is_(None), b), (b.is_(None), a), (b < a, b), else_=a)
+
+    def larger(a: Any, b: Any) -> Any:
+        return case((a.is_(None), b), (b.is_(None), a), (b > a, b), else_=a)
+
+    wins = case(
+        (new.last_step.is_not(None),
+         any_of(old.last_step.is_(None), new.last_step > old.last_step,
+                and_(new.last_step == old.last_step, new.last_ts >= old.last_ts))),
+        else_=and_(old.last_step.is_(None), new.last_ts >= old.last_ts),
+    )
+    return {
+        "n": old.n + new.n,
+        "vmin": smaller(old.vmin, new.vmin),
+        "vmax": larger(old.vmax, new.vmax),
+        "last_step": case((wins, new.last_step), else_=old.last_step),
+        "last_value": case((wins, new.last_value), else_=old.last_value),
+        "last_ts": case((wins, new.last_ts), else_=old.last_ts),
+    }
 
 
 def _clean(text: str) -> str:
