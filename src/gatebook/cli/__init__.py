@@ -31,8 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("gatebook.cli.gate:stop_cmd", "Stop a running run from any shell (status stopped, with a reason)."),
     "compare": ("gatebook.cli.compare:compare_cmd", "Compare runs side by side: metrics, deltas vs a baseline, best marked."),
     "diff": ("gatebook.cli.diff:diff_cmd", "What differs between two runs: params, code, packages, metric keys and values."),
+    "keys": ("gatebook.cli.keys:keys_cmd", "Check a run emits the required metric keys (or the same keys as another run)."),
     "plot": ("gatebook.cli.report:plot_cmd", "Plot metric curves of runs on one chart, with gate thresholds."),
     "report": ("gatebook.cli.report:report_cmd", "Write a self-contained Markdown or HTML report of runs."),
+    "preflight": ("gatebook.cli.preflight:preflight_cmd", "Run the project's preflight checks before a command."),
     "migrate": ("gatebook.cli.init:migrate_cmd", "Upgrade the ledger's schema to this gatebook version."),
 }
 

@@ -29,12 +29,14 @@ from gatebook.cli.common import emit_json, json_option, store_option, store_url_
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds between SIGTERM and SIGKILL when the command is stopped.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo the command's output (it is still recorded).")
+@click.option("--preflight", is_flag=True,
+              help="Run the preflight checks of gatebook.yaml first; do not start the command when one fails (exit 1).")
 @store_option
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags: tuple[str, ...],
             group: str | None, prefix: str | None, kv: bool, regexes: tuple[str, ...], gates: tuple[str, ...],
-            baseline: str | None, watch: tuple[str, ...], grace: float, quiet: bool,
+            baseline: str | None, watch: tuple[str, ...], grace: float, quiet: bool, preflight: bool,
             as_json: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND as a recorded run: gatebook run [OPTIONS] -- COMMAND [ARGS]...
 
@@ -50,12 +52,32 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     code (a stopped command's is usually 143); 1 when the command exited 0 but an
     `on_fail: stop` gate failed (it saved a checkpoint via should_stop() and exited, or
     it ended before it could be stopped).
+
+    With --preflight, the `preflight:` checks of gatebook.yaml run first (as `gatebook
+    preflight -- COMMAND`); when one fails the table goes to stderr, the command is not
+    started, nothing is recorded and the exit code is 1.
     """
     from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
 
     argv = list(command)
     if argv and argv[0] == "--":
         argv = argv[1:]
+    checked = None
+    if preflight:  # before anything is recorded: a refused command leaves no run behind
+        import sys
+
+        from gatebook.cli.preflight import preflight_for_run
+
+        report, checked = preflight_for_run(argv, config_file, as_json=as_json)
+        if not report.ok:
+            names = ", ".join(c.name for c in report.failed)
+            if as_json:
+                emit_json({"id": None, "status": "not_started", "exit_code": None, "duration": None,
+                           "reason": f"preflight failed: {names}", "points_from_output": 0, "warnings": [],
+                           "verdict": None, "advice": None, "stopped_by": None, "preflight": checked})
+            print(f"gatebook: preflight FAIL ({len(report.failed)} of {len(report.checks)} checks failed): "
+                  "the command was not started", file=sys.stderr)
+            return 1
     opts = WrapOptions(argv=argv, name=name, parent=parent, config_file=config_file, tags=tags, group=group,
                        store=store_url_flag(), prefix=prefix or "", kv=kv, regexes=regexes,
                        echo=not quiet and not as_json, gates=gates, baseline=baseline, watch=watch,
@@ -67,7 +89,7 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
                    "warnings": result.warnings,
                    "verdict": result.verdict.to_dict() if result.verdict is not None else None,
                    "advice": result.advice.to_dict() if result.advice is not None else None,
-                   "stopped_by": result.stopped_by})
+                   "stopped_by": result.stopped_by, "preflight": checked})
     else:
         print_end(result)
     if result.exit_code == 0 and ((result.stopped_by or "").startswith("gate ") or result.failed_stop_gates):
