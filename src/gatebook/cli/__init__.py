@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("gatebook.cli.compare:compare_cmd", "Compare runs side by side: metrics, deltas vs a baseline, best marked."),
     "diff": ("gatebook.cli.diff:diff_cmd", "What differs between two runs: params, code, packages, metric keys and values."),
     "keys": ("gatebook.cli.keys:keys_cmd", "Check a run emits the required metric keys (or the same keys as another run)."),
+    "changelog": ("gatebook.cli.changelog:changelog_cmd", "Write the Markdown change-log table of runs (changes, files, metrics, notes)."),
     "plot": ("gatebook.cli.report:plot_cmd", "Plot metric curves of runs on one chart, with gate thresholds."),
     "report": ("gatebook.cli.report:report_cmd", "Write a self-contained Markdown or HTML report of runs."),
     "preflight": ("gatebook.cli.preflight:preflight_cmd", "Run the project's preflight checks before a command."),

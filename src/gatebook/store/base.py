@@ -221,6 +221,19 @@ class Store(abc.ABC):
     def events(self, run_id: str, kinds: Sequence[str] | None = None) -> list[EventRow]:
         """The run's events (only those of ``kinds`` when given) in the order they happened."""
 
+    # -- batched reads (for commands that read many runs; backends answer in a few queries) --
+    def params_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{run_id: params(run_id)}`` for every id (unknown ids map to ``{}``)."""
+        return {r: self.params(r) for r in run_ids}
+
+    def notes_many(self, run_ids: Sequence[str]) -> dict[str, list[Note]]:
+        """``{run_id: notes(run_id)}`` for every id."""
+        return {r: self.notes(r) for r in run_ids}
+
+    def events_many(self, run_ids: Sequence[str], kinds: Sequence[str] | None = None) -> dict[str, list[EventRow]]:
+        """``{run_id: events(run_id, kinds)}`` for every id."""
+        return {r: self.events(r, kinds) for r in run_ids}
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""

@@ -450,6 +450,44 @@ class SQLStore(Store):
         cursor = rows[-1][0] if limit and len(rows) == limit else top
         return points, cursor
 
+    def params_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in ids}
+        p = t.params
+        with self._read() as conn:
+            for chunk in _chunks(ids, 500):
+                for run_id, source, key, value in conn.execute(
+                    select(p.c.run_id, p.c.source, p.c.key, p.c.value).where(p.c.run_id.in_(chunk))
+                    .order_by(p.c.run_id, p.c.key)
+                ):
+                    out[run_id].setdefault(source, {})[key] = serialize.loads(value)
+        return out
+
+    def notes_many(self, run_ids: Sequence[str]) -> dict[str, list[Note]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, list[Note]] = {r: [] for r in ids}
+        n = t.notes
+        with self._read() as conn:
+            for chunk in _chunks(ids, 500):
+                for run_id, ts, text in conn.execute(
+                    select(n.c.run_id, n.c.ts, n.c.text).where(n.c.run_id.in_(chunk)).order_by(n.c.id)
+                ):
+                    out[run_id].append(Note(text=text, ts=ts))
+        return out
+
+    def events_many(self, run_ids: Sequence[str], kinds: Sequence[str] | None = None) -> dict[str, list[EventRow]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, list[EventRow]] = {r: [] for r in ids}
+        e = t.events
+        with self._read() as conn:
+            for chunk in _chunks(ids, 500):
+                stmt = select(e.c.run_id, e.c.ts, e.c.kind, e.c.step, e.c.data).where(e.c.run_id.in_(chunk))
+                if kinds:
+                    stmt = stmt.where(e.c.kind.in_(list(kinds)))
+                for run_id, ts, kind, step, data in conn.execute(stmt.order_by(e.c.id)):
+                    out[run_id].append(EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data)))
+        return out
+
     def params(self, run_id: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         with self._read() as conn:

@@ -573,6 +573,21 @@ class StoreContract:
         assert [e.step for e in store.events(run.id, kinds=["gate"])] == [10, 12]
         assert [e.kind for e in store.events(run.id, kinds=["stop", "nope"])] == ["stop"]
 
+    def test_batched_reads_equal_the_single_ones(self, store: Store) -> None:
+        a, b, c = self._create(store), self._create(store), self._create(store)
+        store.write(WriteBatch(
+            params=[(a.id, "argv", {"lr": 0.1, "x.y": [1, 2]}), (a.id, "api", {"lr": 0.2}), (b.id, "config", {"k": "v"})],
+            notes=[(a.id, T0, "first"), (b.id, T0, "b's"), (a.id, T0 + 1, "second")],
+            events=[EventRow(a.id, T0, "gate", 2, {"tier": "FAIL"}), EventRow(b.id, T0, "stop", None, {"by": "me"}),
+                    EventRow(a.id, T0 + 1, "stop", None, None)],
+        ))
+        ids = [a.id, b.id, c.id, new_run_id()]
+        assert store.params_many(ids) == {r: store.params(r) for r in ids}
+        assert store.notes_many(ids) == {r: store.notes(r) for r in ids}
+        assert store.events_many(ids) == {r: store.events(r) for r in ids}
+        assert store.events_many(ids, kinds=["stop"]) == {r: store.events(r, kinds=["stop"]) for r in ids}
+        assert [n.text for n in store.notes_many([a.id])[a.id]] == ["first", "second"]
+
     def test_metric_points_after_reads_only_new_points(self, store: Store) -> None:
         run, other = self._create(store), self._create(store)
         assert store.metric_points_after(run.id)[0] == []
