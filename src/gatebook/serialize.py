@@ -260,14 +260,26 @@ def format_number(value: float | int | None) -> str:
 
 def json_safe_numbers(data: Any) -> Any:
     """Replace NaN / inf by the strings "NaN", "Infinity", "-Infinity" (strict JSON output)."""
-    if isinstance(data, float):
-        if math.isnan(data):
+    kind = type(data)
+    if kind is float:
+        if data != data:
             return "NaN"
-        if math.isinf(data):
+        if data in _INFINITIES:
             return "Infinity" if data > 0 else "-Infinity"
         return data
+    if kind is dict:
+        return {k: json_safe_numbers(v) for k, v in data.items()}
+    if kind is list or kind is tuple:
+        return [json_safe_numbers(v) for v in data]
+    if kind is str or kind is int or kind is bool or data is None:
+        return data
+    if isinstance(data, float):  # float subclasses (numpy.float64)
+        return json_safe_numbers(float(data))
     if isinstance(data, dict):
         return {k: json_safe_numbers(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [json_safe_numbers(v) for v in data]
     return data
+
+
+_INFINITIES = (math.inf, -math.inf)

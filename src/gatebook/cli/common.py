@@ -65,7 +65,10 @@ def emit_json(data: Any) -> None:
     """Strict JSON on stdout: NaN and infinities become the strings "NaN", "Infinity"."""
     from gatebook.serialize import json_safe_numbers
 
-    sys.stdout.write(json.dumps(json_safe_numbers(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    # Indented for a person at a terminal; compact (and several times faster to write, via
+    # the C encoder) when a script or an agent reads it. The document is the same.
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(json_safe_numbers(data), indent=indent, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def iso(ts: float | None) -> str | None:
