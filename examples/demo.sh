@@ -9,8 +9,9 @@
 #   3. lr-0.5-stdout  : a child of baseline that only prints `gatebook: {...}` lines
 #   4. lr-0.002       : fails the epoch-2 gate and is stopped live (it saves its checkpoint
 #                       first, via gb.should_stop())
-# then judges the variants against the baseline with `gatebook gate`, and asks
-# `gatebook triage` what to try after the stopped one (and runs that fix).
+# then judges the variants against the baseline with `gatebook gate`, asks
+# `gatebook triage` what to try after the stopped one (and runs that fix), and compares
+# every run with the baseline (`gatebook compare`), writes the change log and an HTML report.
 # The gates are in demo-project/gatebook.yaml (written below; see docs/gates.md).
 set -euo pipefail
 
@@ -27,9 +28,9 @@ if [[ ! -x "$PY" || ! -x "$GB" ]]; then
   exit 2
 fi
 # find_spec, not import: importing sklearn alone takes seconds
-if ! "$PY" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("numpy") and u.find_spec("sklearn")))' \
+if ! "$PY" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("numpy") and u.find_spec("sklearn") and u.find_spec("matplotlib")))' \
     >/dev/null 2>&1; then
-  echo "demo: installing the demo extras (numpy, scikit-learn) into $VENV ..."
+  echo "demo: installing the demo extras (numpy, scikit-learn, matplotlib) into $VENV ..."
   (cd "$ROOT" && "$PY" -m pip install -q -e '.[demo]')
 fi
 
@@ -50,6 +51,7 @@ printf 'outputs/\n__pycache__/\n' > .gitignore
 cat > gatebook.yaml <<'EOF'
 # The demo's gates (docs/gates.md).
 metrics:
+  primary: [val_acc, val_loss]  # the columns of compare, changelog and report
   higher_is_better: ["val_acc", "*_val_acc"]
   lower_is_better: ["*loss*"]
 gates:
@@ -113,7 +115,7 @@ section "gatebook show lr-0.002 (the gate history says why it stopped)"
 
 section "what just happened"
 cat <<'EOF'
-Three trainings of a small NumPy MLP on scikit-learn's digits ran under `gatebook run`.
+Five trainings of a small NumPy MLP on scikit-learn's digits ran under `gatebook run`.
 Each run got its command, git commit (for `wider` also the dirty flag and the patch of
 the uncommitted edit, stored as an artifact: `gatebook show wider --patch`), Python and
 package versions, machine, params (from the --flags, and the whole argparse namespace
@@ -125,32 +127,19 @@ their parent. `lr-0.002` failed the live gate `epoch2` (val_acc >= 0.80 @ epoch 
 stopped it at epoch 2 (it saved its checkpoint first: train.py polls gb.should_stop()), and
 `gatebook triage` named the playbook's next fix, which `--apply` ran as the child
 `lr-0.002-lr-0.05`. `gatebook gate RUN --gate promotion` judged the variants against the
-baseline (exit 0 PASS / 1 FAIL, `--json` for scripts). Everything lives in
+baseline (exit 0 PASS / 1 FAIL, `--json` for scripts); `gatebook compare` puts them side by side
+with deltas; CHANGELOG.md and report.html were written from the ledger. Everything lives in
 demo-project/.gatebook/ledger.db; try `cd demo-project && ../.venv/bin/gatebook show baseline --json`.
 EOF
 
-section "final val_acc (from gatebook show RUN --json)"
-SHOWN="$(mktemp -d)"
-trap 'rm -rf "$SHOWN"' EXIT
-RUNS=(baseline wider lr-0.5-stdout lr-0.002 lr-0.002-lr-0.05)
-for run in "${RUNS[@]}"; do
-  "$GB" show "$run" --json > "$SHOWN/$run.json"
-done
-"$PY" - "$SHOWN" "${RUNS[@]}" <<'EOF'
-import json
-import sys
+section "gatebook compare: every run against the baseline"
+"$GB" compare baseline wider lr-0.5-stdout lr-0.002 lr-0.002-lr-0.05 --baseline baseline --gate promotion
 
-print(f"{'run':<17} {'status':<9} {'via':<7} {'parent':<10} {'epochs':>6} {'final val_acc':>14} {'best val_acc':>13}")
-for name in sys.argv[2:]:
-    with open(f"{sys.argv[1]}/{name}.json") as fh:
-        run = json.load(fh)
-    acc = run.get("metrics", {}).get("val_acc", {})
-    values = [acc.get("last"), acc.get("max")]
-    final, best = (float(v) if v is not None else float("nan") for v in values)  # NaN may be a string
-    via = "api" if run.get("summary") else "stdout"
-    parent = (run.get("parent") or {}).get("name") or "-"
-    print(f"{name:<17} {run['status']:<9} {via:<7} {parent:<10} {acc.get('last_step') or 0:>6} {final:>14.4f} "
-          f"{best:>13.4f}")
-EOF
+section "gatebook changelog and gatebook report"
+"$GB" changelog --out CHANGELOG.md
+"$GB" report baseline wider lr-0.5-stdout lr-0.002 lr-0.002-lr-0.05 --baseline baseline --out report.html
+echo "open $DEMO/report.html in a browser; CHANGELOG.md:"
+cat CHANGELOG.md
+
 echo
 echo "demo: done; the project is in $DEMO"
