@@ -175,7 +175,7 @@ EXPECTED = """\
 | --- | --- | --- | ---: | ---: | ---: | --- |
 | 2026-09-21 – base (r1) | no parent: lr=0.001<br>first try | – | **0.3081** | **0.90** | – |  |
 | 2026-09-22 – lr \\| half (r2) | lr 0.001 → 0.0005<br>loss spikes<br>at epoch 3 | `train.py` | 0.2430 | **0.40** | – |  |
-| 2026-09-23 – dropout (r3) | +dropout=0.2, -epochs | `model.py`\\*, `train.py` | NaN | 0.50 | – | failed: exit code 1 |
+| 2026-09-23 – dropout (r3) | +dropout=0.2 | `model.py`\\*, `train.py` | NaN | 0.50 | – | failed: exit code 1 |
 | 2026-09-24 – r4 | vs base (r1): same params | – | 0.3000 | **0.40** | – | stopped by gate epoch2: val_acc 0.2 < 0.50 at epoch 2; gates: epoch2 FAIL |
 | 2026-09-25 – orphan (r5) | parent gone not found | – | – | 0.45 | – |  |
 | 2026-09-26 – outsider (r6) | vs old (p0): -bs, lr 0.2 → 0.1 | – | **0.5000** | – | – |  |
@@ -286,3 +286,13 @@ def test_load_from_a_real_store(tmp_path: Any) -> None:
         assert load(store, runs, metrics=[], primary=[], direction_of=direction).metrics == ["val_acc"]
         with pytest.raises(UsageError, match="val_ac.*did you mean val_acc"):
             load(store, runs, metrics=["val_ac"], primary=[], direction_of=direction)
+
+
+def test_params_are_compared_over_the_sources_both_runs_recorded() -> None:
+    # the parent reported its whole config through the API; the child only printed metric
+    # lines, so it has command-line params alone: its parent's API params are not "removed"
+    parent = RunData(rec("p", "base", T0), params_by_source={"argv": {"lr": 0.1, "log": "api"},
+                                                             "api": {"lr": 0.1, "hidden": 64, "epochs": 8}})
+    child = RunData(rec("c", "stdout", T0 + 1, parent="p"), params_by_source={"argv": {"lr": 0.5, "log": "stdout"}})
+    log = build([parent, child], metrics=[], direction_of=direction)
+    assert [c.text for c in log.rows[1].changes] == ["log api → stdout", "lr 0.1 → 0.5"]

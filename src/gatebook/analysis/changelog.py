@@ -216,11 +216,11 @@ def build(runs: Sequence[RunData], *, metrics: Sequence[str], direction_of: Dire
             if run.parent_id in by_id:
                 p = by_id[run.parent_id]
                 parent_name, parent_found = p.run.name, True
-                changes = diff_params(params_of(p.run.id, p.params_by_source), params)
+                changes = diff_params(*_comparable(p.params_by_source, data.params_by_source))
             elif run.parent_id in parents:
                 pd = parents[run.parent_id]
                 parent_name, parent_found = pd.name, True
-                changes = diff_params(params_of(pd.id, pd.params_by_source), params)
+                changes = diff_params(*_comparable(pd.params_by_source, data.params_by_source))
             else:
                 changes = []
         else:
@@ -250,6 +250,19 @@ def build(runs: Sequence[RunData], *, metrics: Sequence[str], direction_of: Dire
         ))
         previous_id = run.id
     return ChangeLog(rows=rows, metrics=list(metrics), directions=directions, stat=stat)
+
+
+def _comparable(old: Mapping[str, Mapping[str, Any]],
+                new: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both runs' merged params over the sources both recorded (config file, command line,
+    API): a run that only printed metric lines has no API params, and its parent's are not
+    "removed" for that. Without a shared source, everything each has."""
+    from gatebook.views import merged_params
+
+    shared = {k for k, v in old.items() if v} & {k for k, v in new.items() if v}
+    if not shared:
+        return merged_params({k: dict(v) for k, v in old.items()}), merged_params({k: dict(v) for k, v in new.items()})
+    return (merged_params({k: dict(old[k]) for k in shared}), merged_params({k: dict(new[k]) for k in shared}))
 
 
 def diff_params(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
