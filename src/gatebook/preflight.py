@@ -105,31 +105,12 @@ def command_values(argv: Sequence[str], config_file: str | os.PathLike[str] | No
     as typed: ``--lr 1e-3`` gives ``1e-3``, a bare ``--flag`` gives ``true``) over the
     flattened params of ``config_file`` (``optim.lr``). Raises ConfigError for a bad file.
     """
-    from gatebook.capture.params import _is_option, _option_key, load_config_file, params_from_object
+    from gatebook.capture.params import argv_options, load_config_file, params_from_object
 
     values: dict[str, str] = {}
     if config_file is not None:
         values.update({k: _text(v) for k, v in params_from_object(load_config_file(config_file)).items()})
-    tokens = [str(t) for t in argv[1:]]
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if token == "--":
-            break
-        if not token.startswith("--") or not _is_option(token):
-            continue
-        body, has_value, value = token[2:].partition("=")
-        key = _option_key(body)
-        if not key:
-            continue
-        if has_value:
-            values[key] = value
-        elif i < len(tokens) and not _is_option(tokens[i]):
-            values[key] = tokens[i]
-            i += 1
-        else:
-            values[key] = "true"
+    values.update({key: "true" if raw is None else raw for key, raw in argv_options(argv)})
     return values
 
 

@@ -215,7 +215,14 @@ def params_from_argv(argv: Sequence[str]) -> dict[str, object]:
     Values go through :func:`parse_value`. Parsing stops at a bare ``--``. A repeated key
     keeps its last value. Never raises.
     """
-    params: dict[str, object] = {}
+    return {key: True if raw is None else parse_value(raw) for key, raw in argv_options(argv)}
+
+
+def argv_options(argv: Sequence[str]) -> list[tuple[str, str | None]]:
+    """The ``--key value`` / ``--key=value`` options of ``argv`` (program first) as
+    ``(key, text as typed)``, ``None`` for a bare ``--flag``; the rules of
+    :func:`params_from_argv`. A repeated key appears each time."""
+    out: list[tuple[str, str | None]] = []
     tokens = [str(t) for t in argv[1:]]
     i = 0
     while i < len(tokens):
@@ -230,13 +237,13 @@ def params_from_argv(argv: Sequence[str]) -> dict[str, object]:
         if not key:
             continue
         if has_value:
-            params[key] = parse_value(value)
+            out.append((key, value))
         elif i < len(tokens) and not _is_option(tokens[i]):
-            params[key] = parse_value(tokens[i])
+            out.append((key, tokens[i]))
             i += 1
         else:
-            params[key] = True
-    return params
+            out.append((key, None))
+    return out
 
 
 # -- objects and layers ---------------------------------------------------------------------------

@@ -9,16 +9,16 @@ from typing import Any
 
 import click
 
-from gatebook.cli.common import emit_json, json_option, open_ledger, parse_since, store_option, store_url_flag
+from gatebook.cli.common import (
+    emit_json, json_option, open_ledger, parse_since, selection_options, store_option, store_url_flag,
+)
 from gatebook.errors import UsageError
 
 
 @click.command("changelog")
 @click.argument("runs", nargs=-1, metavar="[RUN]...")
 @click.option("--since", metavar="DATE", help="Only runs started since: 2026-11-01, an ISO time, or 2h, 3d, 1w.")
-@click.option("--tag", "-t", "tags", multiple=True, help="Runs with this tag (repeatable: all of them).")
-@click.option("--group", "-g", help="Runs of this group.")
-@click.option("--last", "-n", "last", type=int, metavar="N", help="Only the N newest of the selected runs.")
+@selection_options
 @click.option("--metric", "-m", "metrics", multiple=True, metavar="KEY",
               help="A metric column (repeatable; default: metrics.primary, else the 3 most common keys).")
 @click.option("--stat", type=click.Choice(["last", "best"]), default="last", show_default=True,

@@ -36,6 +36,16 @@ def store_option(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def selection_options(fn: F) -> F:
+    """``--tag`` / ``--group`` / ``--last`` of the commands that read many runs
+    (:func:`gatebook.selection.select_runs`)."""
+    fn = click.option("--last", "-n", type=int, metavar="N",
+                      help="Only the N newest of the selection (or of the ledger).")(fn)
+    fn = click.option("--group", "-g", help="Also every run of this group.")(fn)
+    return click.option("--tag", "-t", "tags", multiple=True,
+                        help="Also every run with this tag (repeatable: all of them).")(fn)
+
+
 def store_url_flag() -> str | None:
     ctx = click.get_current_context(silent=True)
     if ctx is None:

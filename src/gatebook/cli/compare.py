@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from gatebook.cli.common import console, emit_json, json_option, open_ledger, store_option, store_url_flag
+from gatebook.cli.common import (
+    console, emit_json, json_option, open_ledger, selection_options, store_option, store_url_flag,
+)
 
 
 @click.command("compare")
@@ -22,9 +24,7 @@ from gatebook.cli.common import console, emit_json, json_option, open_ledger, st
               show_default=True, help="md: a GitHub Markdown table; json: the same as --json.")
 @click.option("--gate", "gates", multiple=True, metavar="NAME",
               help="Add a verdict column for this gate of gatebook.yaml (repeatable).")
-@click.option("--tag", "-t", "tags", multiple=True, help="Also every run with this tag (repeatable: all of them).")
-@click.option("--group", "-g", help="Also every run of this group.")
-@click.option("--last", "-n", type=int, metavar="N", help="Only the N newest of the selection (or of the ledger).")
+@selection_options
 @store_option
 @json_option
 def compare_cmd(runs: tuple[str, ...], baseline: str | None, metrics: tuple[str, ...], sort: str | None, fmt: str,

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import click
 
-from gatebook.cli.common import emit_json, json_option, open_ledger, store_option, store_url_flag
+from gatebook.cli.common import emit_json, json_option, open_ledger, selection_options, store_option, store_url_flag
 from gatebook.errors import UsageError
 
 DEFAULT_REPORT = "gatebook-report.html"
@@ -138,9 +138,7 @@ def _warn(message: str) -> None:
                    "Default: plot-<metric>.png here.")
 @click.option("--yscale", type=click.Choice(["auto", "linear", "log"]), default="auto", show_default=True,
               help="auto: log when every value is positive and they span two decades or more.")
-@click.option("--tag", "-t", "tags", multiple=True, help="Also every run with this tag (repeatable: all of them).")
-@click.option("--group", "-g", help="Also every run of this group.")
-@click.option("--last", "-n", type=int, metavar="N", help="Only the N newest of the selection (or of the ledger).")
+@selection_options
 @store_option
 @json_option
 def plot_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], gates: tuple[str, ...], baseline: str | None,
@@ -219,9 +217,7 @@ def plot_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], gates: tuple[str, 
 @click.option("--title", metavar="TEXT", help="The report's title.")
 @click.option("--yscale", type=click.Choice(["auto", "linear", "log"]), default="auto", show_default=True,
               help="y axis of the charts (auto: log when the values span two decades or more).")
-@click.option("--tag", "-t", "tags", multiple=True, help="Also every run with this tag (repeatable: all of them).")
-@click.option("--group", "-g", help="Also every run of this group.")
-@click.option("--last", "-n", type=int, metavar="N", help="Only the N newest of the selection (or of the ledger).")
+@selection_options
 @store_option
 @json_option
 def report_cmd(runs: tuple[str, ...], baseline: str | None, gates: tuple[str, ...], metrics: tuple[str, ...],
