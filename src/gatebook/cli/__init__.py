@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("gatebook.cli.report:plot_cmd", "Plot metric curves of runs on one chart, with gate thresholds."),
     "report": ("gatebook.cli.report:report_cmd", "Write a self-contained Markdown or HTML report of runs."),
     "preflight": ("gatebook.cli.preflight:preflight_cmd", "Run the project's preflight checks before a command."),
+    "sweep": ("gatebook.cli.sweep:sweep_cmd", "Run a parameter grid as runs in parallel, pruned by gates; status and ranked table."),
     "migrate": ("gatebook.cli.init:migrate_cmd", "Upgrade the ledger's schema to this gatebook version."),
 }
 

@@ -1,0 +1,205 @@
+"""`gatebook sweep`: run a parameter grid as runs (gatebook.sweep.runner), status, ranked table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gatebook.cli.common import console, emit_json, json_option, open_ledger, store_option, store_url_flag
+
+
+@click.group("sweep")
+def sweep_cmd() -> None:
+    """Run a parameter grid as runs in parallel, pruned by gates.
+
+    `sweep run SWEEP.yaml` starts each trial as a `gatebook run` (group = the sweep's name,
+    tags `sweep` and `trial:<fingerprint>`), resumes where a previous run of the sweep left
+    off, and ends with the ranked table. `sweep status NAME` and `sweep show NAME` read the
+    ledger. Every subcommand takes --json.
+    """
+
+
+def _gpus(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    from gatebook.errors import UsageError
+
+    try:
+        out = [int(p) for p in value.split(",") if p.strip()]
+    except ValueError:
+        raise UsageError(f"--gpus {value!r}: give GPU indices like 0,1,2,3") from None
+    if not out or any(g < 0 for g in out):
+        raise UsageError(f"--gpus {value!r}: give GPU indices like 0,1,2,3")
+    return out
+
+
+def _print_table(comparison: Any) -> None:
+    from gatebook.analysis.compare import format_table, legend
+
+    color = console().color_system is not None
+    note = legend(comparison) if comparison.metrics else "no trial logged any metric"
+    sys.stdout.write(format_table(comparison, color=color) + (f"\x1b[2m{note}\x1b[0m" if color else note) + "\n")
+
+
+@sweep_cmd.command("run")
+@click.argument("sweep_file", metavar="SWEEP.yaml", type=click.Path(dir_okay=False))
+@click.option("--parallel", "-j", type=int, metavar="N", help="Trials at once (default: the file's parallel:, else 1).")
+@click.option("--gpus", metavar="LIST", help="GPU indices (0,1,2,3): one trial per GPU, CUDA_VISIBLE_DEVICES set.")
+@click.option("--retry-failed", is_flag=True, help="Rerun trials whose run failed, was interrupted or lost.")
+@store_option
+@json_option
+def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_failed: bool, as_json: bool) -> int:
+    """Run the trials of SWEEP.yaml as runs, up to --parallel at once.
+
+    Each trial is `gatebook run --group NAME --tag sweep --tag trial:<fingerprint>` of the
+    trial's command in the sweep file's directory, with the sweep's gates live. Trials already
+    finished or stopped (same fingerprint in the group) are skipped; --retry-failed reruns
+    failed ones. Ctrl-C stops the running trials (interrupted) and exits 130. Everything is
+    checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
+    """
+    from gatebook.sweep.runner import SweepRunner, plan_sweep, ranking, result_document
+
+    plan, store = plan_sweep(sweep_file, store_flag=store_url_flag(), parallel=parallel, gpus=_gpus(gpus),
+                             retry_failed=retry_failed)
+    with store:
+        err = console(stderr=True)
+        live = sys.stderr.isatty()
+
+        def say(line: str) -> None:
+            if not live:
+                click.echo(f"gatebook: {line}", err=True)
+            else:
+                err.print(line)
+
+        skipped = [t for t in plan.trials if t.skipped]
+        todo = len(plan.trials) - len(skipped)
+        say(f"sweep {plan.name}: {len(plan.trials)} trials, {todo} to run, {len(skipped)} skipped "
+            f"(already {', '.join(sorted({t.status for t in skipped}))})" if skipped else
+            f"sweep {plan.name}: {len(plan.trials)} trials, parallel {plan.parallel}")
+        runner = SweepRunner(plan, store, say=say, live=live, console=err)
+        trials = runner.run()
+        runs = []
+        for t in trials:
+            if t.run_id:
+                try:
+                    runs.append(store.get_run(t.run_id))
+                except Exception:  # the wrapper never created it
+                    pass
+        comparison = ranking(store, runs, objective=plan.objective, gates=plan.gates, baseline=plan.baseline,
+                             pconf=plan.pconf)
+        if as_json:
+            emit_json(result_document(plan, trials, comparison))
+        else:
+            counts = runner.counts()
+            summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            if comparison is not None:
+                _print_table(comparison)
+            else:
+                click.echo("no trial recorded a run")
+            click.echo(f"sweep {plan.name}: {summary}" + (" (interrupted)" if runner.interrupted else ""),
+                       err=True)
+    return 130 if runner.interrupted else 0
+
+
+def _trials_of(store: Any, sweep: str, *, full: bool = False) -> tuple[list[Any], dict[str, int]]:
+    from gatebook.errors import NotFoundError
+    from gatebook.sweep.runner import latest_by_trial, sweep_runs
+
+    runs = sweep_runs(store, sweep, full=full)
+    if not runs:
+        raise NotFoundError(f"no sweep {sweep!r} in the ledger (no run of group {sweep!r} tagged sweep)",
+                            hint="start it with `gatebook sweep run SWEEP.yaml`")
+    latest = latest_by_trial(runs)
+    attempts: dict[str, int] = {}
+    for r in runs:
+        fp = next((t for t in r.tags if t.startswith("trial:")), "")
+        attempts[fp[len("trial:"):]] = attempts.get(fp[len("trial:"):], 0) + 1
+    trials = sorted(latest.values(), key=lambda r: r.created_at)
+    return trials, attempts
+
+
+@sweep_cmd.command("status")
+@click.argument("sweep")
+@store_option
+@json_option
+def status_cmd(sweep: str, as_json: bool) -> int:
+    """Counts by status and each trial's latest run, from the ledger (runs of group SWEEP tagged sweep)."""
+    from gatebook.cli.common import duration, iso
+    from gatebook.sweep.runner import fingerprint_of
+
+    with open_ledger() as store:
+        trials, attempts = _trials_of(store, sweep)
+    counts: dict[str, int] = {}
+    for r in trials:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    if as_json:
+        emit_json({"sweep": sweep, "counts": {"total": len(trials), **counts},
+                   "trials": [{"name": r.name, "run_id": r.id, "status": r.status.value,
+                               "fingerprint": fingerprint_of(r), "attempts": attempts.get(fingerprint_of(r) or "", 1),
+                               "exit_code": r.exit_code, "reason": r.reason, "created_at": iso(r.created_at),
+                               "duration": (r.ended_at - r.created_at) if r.ended_at else None}
+                              for r in trials]})
+        return 0
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("name", "id", "status", "duration", "reason"):
+        table.add_column(col)
+    styles = {"finished": "green", "failed": "red", "stopped": "yellow", "interrupted": "red", "lost": "red",
+              "running": "cyan"}
+    for r in trials:
+        st = r.status.value
+        table.add_row(r.name or "", r.id, f"[{styles.get(st, '')}]{st}[/]" if st in styles else st,
+                      duration((r.ended_at - r.created_at) if r.ended_at else None), r.reason or "")
+    out = console()
+    out.print(table)
+    out.print(f"sweep {sweep}: {len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return 0
+
+
+@sweep_cmd.command("show")
+@click.argument("sweep")
+@click.option("--gate", "gates", multiple=True, metavar="NAME",
+              help="A verdict column for this gate (repeatable; default: the gates the trials ran with).")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="M", help="A metric column (repeatable).")
+@click.option("--sort", metavar="M", help="Rank by metric M (default: the first metric column).")
+@click.option("--baseline", "-b", metavar="RUN", help="Deltas against this run (default: the trials' baseline).")
+@store_option
+@json_option
+def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort: str | None, baseline: str | None,
+             as_json: bool) -> int:
+    """The sweep's ranked table: each trial's latest run, best first, with gate verdicts."""
+    from gatebook import project
+    from gatebook.errors import NotFoundError
+    from gatebook.gates.spec import select_gates
+    from gatebook.project_config import load_project_config
+    from gatebook.sweep.runner import ranking
+
+    proj = project.locate(store_url_flag(), create=False)
+    pconf = load_project_config(proj.root)
+    with open_ledger() as store:
+        trials, _ = _trials_of(store, sweep, full=True)
+        supervised = [((r.provenance or {}).get("gatebook") or {}) for r in trials]
+        names = list(gates) or list(dict.fromkeys(g for s in supervised for g in (s.get("gates") or [])
+                                                  if g in pconf.gates))
+        gate_objs = select_gates(pconf.gates, names, pconf.source) if names else []
+        base_ref = baseline or next((s.get("baseline") for s in supervised if s.get("baseline")), None)
+        if base_ref is None:
+            base_ref = next((r.parent_id for r in trials if r.parent_id), None)
+        base = None
+        if base_ref:
+            try:
+                base = store.resolve_run(base_ref)
+            except NotFoundError as exc:
+                if baseline:
+                    raise NotFoundError(f"--baseline: {exc.message}", hint=exc.hint) from None
+        objective = sort or (metrics[0] if metrics else (pconf.metrics.primary[0] if pconf.metrics.primary else None))
+        comparison = ranking(store, trials, objective=objective, gates=gate_objs, baseline=base, pconf=pconf,
+                             metrics=list(metrics) or None, sort=sort)
+    if as_json:
+        emit_json({"sweep": sweep, "ranking": comparison.to_dict()})
+    else:
+        _print_table(comparison)
+    return 0

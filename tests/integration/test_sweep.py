@@ -1,0 +1,209 @@
+"""`gatebook sweep` end to end through the real CLI: a grid run in parallel with a stop gate,
+the ranked table, the JSON document, resume, --retry-failed, status / show, bad input,
+Ctrl-C, and the median pruner."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PY, env_with, gb, gb_json, one_line_error, write_script
+
+GATEBOOK_YAML = textwrap.dedent("""\
+    metrics:
+      higher_is_better: ["val_*"]
+      lower_is_better: ["*loss*"]
+    gates:
+      epoch2:
+        on_fail: stop
+        checks:
+          - "val_acc >= 0.5 @ epoch 2"
+    """)
+
+# val_acc = lr * epoch: lr 0.1 fails the gate at epoch 2 (0.2 < 0.5); --fail makes it exit 1.
+TRAIN = textwrap.dedent("""\
+    import argparse, json, sys, time
+    p = argparse.ArgumentParser()
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--sleep", type=float, default=0.3)
+    p.add_argument("--fail", type=int, default=0)
+    a = p.parse_args()
+    for epoch in range(1, a.epochs + 1):
+        acc = round(a.lr * epoch, 4)
+        print("gatebook: " + json.dumps({"epoch": epoch, "val_acc": acc, "val_loss": round(1 - acc, 4)}), flush=True)
+        if a.fail and epoch == 2:
+            sys.exit("crashed on purpose")
+        time.sleep(a.sleep)
+    print("done", flush=True)
+    """)
+
+
+def sweep_yaml(name: str = "lrs", lrs: str = "[0.1, 0.3, 0.4, 0.5]", extra: str = "", command: str | None = None,
+               parallel: int = 2) -> str:
+    command = command or "python train.py --lr {lr} --epochs 3 --sleep 0.3"
+    return textwrap.dedent(f"""\
+        name: {name}
+        command: {command}
+        grid:
+          lr: {lrs}
+        gates: [epoch2]
+        objective: val_acc
+        parallel: {parallel}
+        """) + extra
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    (tmp_path / "gatebook.yaml").write_text(GATEBOOK_YAML)
+    write_script(tmp_path, "train.py", TRAIN)
+    assert gb("init", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
+def write_sweep(proj: Path, text: str, name: str = "sweep.yaml") -> Path:
+    path = proj / name
+    path.write_text(text.replace("command: python ", f"command: {PY} "))
+    return path
+
+
+def group_runs(proj: Path, group: str) -> list[dict]:
+    return gb_json("ls", "--group", group, "--limit", "0", cwd=proj)["runs"]
+
+
+def test_sweep_runs_the_grid_in_parallel_gates_stop_and_resume(proj: Path) -> None:
+    write_sweep(proj, sweep_yaml())
+    t0 = time.time()
+    doc = gb_json("sweep", "run", "sweep.yaml", cwd=proj, timeout=120)
+    assert doc["sweep"] == "lrs"
+    trials = {t["params"]["lr"]: t for t in doc["trials"]}
+    assert set(trials) == {0.1, 0.3, 0.4, 0.5}
+    for t in doc["trials"]:
+        assert set(t) >= {"index", "name", "params", "run_id", "status", "skipped", "exit_code", "objective"}
+        assert t["skipped"] is False and t["run_id"]
+    assert trials[0.1]["status"] == "stopped"  # 0.2 < 0.5 at epoch 2
+    assert [trials[lr]["status"] for lr in (0.3, 0.4, 0.5)] == ["finished"] * 3
+    assert trials[0.5]["objective"] == pytest.approx(1.5)
+    assert doc["counts"]["finished"] == 3 and doc["counts"]["stopped"] == 1 and doc["counts"]["total"] == 4
+    # the ranked table: best val_acc first, the gate's verdict column
+    ranking = doc["ranking"]
+    assert ranking["sort"] == "val_acc"
+    assert [m["key"] for m in ranking["metrics"]][0] == "val_acc"
+    names = [r["name"] for r in ranking["runs"]]
+    order = [trials[lr]["run_id"] for lr in (0.5, 0.4, 0.3, 0.1)]
+    assert [r["id"] for r in ranking["runs"]] == order, names
+    assert ranking["gates"][0]["name"] == "epoch2"
+    by_id = {r["id"]: r for r in ranking["runs"]}
+    assert by_id[trials[0.1]["run_id"]]["verdicts"]["epoch2"]["verdict"] == "FAIL"
+    assert by_id[trials[0.5]["run_id"]]["verdicts"]["epoch2"]["verdict"] == "PASS"
+    # parallel 2: 4 trials of ~1 s each took well under 4 sequential seconds of training + startup
+    assert time.time() - t0 < 60
+
+    runs = group_runs(proj, "lrs")
+    assert len(runs) == 4
+    assert all("sweep" in r["tags"] for r in runs)
+    assert {r["name"] for r in runs} == {f"lrs-{t['name']}" for t in doc["trials"]}
+
+    # resume: nothing to do, no new run
+    again = gb("sweep", "run", "sweep.yaml", cwd=proj, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "4 skipped" in again.stderr
+    assert "val_acc" in again.stdout  # the table is printed again
+    assert len(group_runs(proj, "lrs")) == 4
+
+    # status and show read the ledger
+    status = gb_json("sweep", "status", "lrs", cwd=proj)
+    assert status["counts"] == {"total": 4, "finished": 3, "stopped": 1}
+    assert len(status["trials"]) == 4
+    text = gb("sweep", "status", "lrs", cwd=proj)
+    assert text.returncode == 0 and "stopped" in text.stdout and "finished" in text.stdout
+    show = gb_json("sweep", "show", "lrs", cwd=proj)
+    assert [r["id"] for r in show["ranking"]["runs"]] == order
+    assert show["ranking"]["sort"] == "val_acc"
+    assert show["ranking"]["gates"][0]["name"] == "epoch2"  # the gates the trials ran with
+    shown = gb("sweep", "show", "lrs", cwd=proj)
+    assert shown.returncode == 0 and "FAIL" in shown.stdout
+
+
+def test_retry_failed_reruns_only_the_failed_trial(proj: Path) -> None:
+    write_sweep(proj, sweep_yaml(name="fl", lrs="[0.6]", command="python train.py --lr {lr} --fail {fail} --sleep 0.1",
+                                 extra="") .replace("grid:\n  lr: [0.6]", "grid:\n  lr: [0.6]\n  fail: [0, 1]"))
+    doc = gb_json("sweep", "run", "sweep.yaml", cwd=proj, timeout=120)
+    status = {t["params"]["fail"]: t["status"] for t in doc["trials"]}
+    assert status == {0: "finished", 1: "failed"}
+    failed = next(t for t in doc["trials"] if t["params"]["fail"] == 1)
+    assert failed["exit_code"] == 1
+    # without --retry-failed both are skipped; with it only the failed one runs again
+    assert gb_json("sweep", "run", "sweep.yaml", cwd=proj)["counts"]["skipped"] == 2
+    assert len(group_runs(proj, "fl")) == 2
+    retry = gb_json("sweep", "run", "sweep.yaml", "--retry-failed", cwd=proj, timeout=120)
+    assert [t["skipped"] for t in sorted(retry["trials"], key=lambda t: t["params"]["fail"])] == [True, False]
+    assert len(group_runs(proj, "fl")) == 3
+    st = gb_json("sweep", "status", "fl", cwd=proj)
+    assert st["counts"]["total"] == 2
+    assert max(t["attempts"] for t in st["trials"]) == 2
+
+
+@pytest.mark.parametrize("case", ["placeholder", "gate", "baseline", "missing"])
+def test_bad_input_is_one_line_and_starts_nothing(proj: Path, case: str) -> None:
+    text = sweep_yaml(name="bad")
+    if case == "placeholder":
+        text = text.replace("--lr {lr}", "--lr {lr} --wd {wd}")
+    elif case == "gate":
+        text = text.replace("gates: [epoch2]", "gates: [epoch9]")
+    elif case == "baseline":
+        text += "baseline: no-such-run\n"
+    if case != "missing":
+        write_sweep(proj, text)
+    proc = gb("sweep", "run", "sweep.yaml", cwd=proj)
+    one_line_error(proc, 2)
+    assert gb_json("ls", "--limit", "0", cwd=proj)["runs"] == []
+
+
+def test_status_and_show_of_an_unknown_sweep(proj: Path) -> None:
+    one_line_error(gb("sweep", "status", "nope", cwd=proj), 2)
+    one_line_error(gb("sweep", "show", "nope", cwd=proj), 2)
+
+
+def test_ctrl_c_interrupts_the_running_trials(proj: Path) -> None:
+    write_sweep(proj, sweep_yaml(name="cc", lrs="[0.6, 0.7, 0.8]",
+                                 command="python train.py --lr {lr} --epochs 40 --sleep 0.5"))
+    proc = subprocess.Popen([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json"], cwd=proj,
+                            env=env_with(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until two trials are running and logging
+        runs = group_runs(proj, "cc") if (proj / ".gatebook").exists() else []
+        if len([r for r in runs if r["status"] == "running"]) == 2:
+            break
+        time.sleep(0.3)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    statuses = sorted(t["status"] for t in doc["trials"])
+    assert statuses == ["interrupted", "interrupted", "not started"], doc["trials"]
+    runs = group_runs(proj, "cc")
+    assert len(runs) == 2 and all(r["status"] == "interrupted" for r in runs)
+
+
+def test_median_pruner_stops_a_trial_worse_than_the_median(proj: Path) -> None:
+    (proj / "gatebook.yaml").write_text(GATEBOOK_YAML.replace('"val_acc >= 0.5 @ epoch 2"', '"val_acc >= 0.0"'))
+    # the worst trial starts last (parallel 3, sleeps longer) so the others have reached each step
+    prune = "prune:\n  median:\n    metric: val_loss\n    warmup: 2\n    min_trials: 2\n"
+    write_sweep(proj, sweep_yaml(name="pr", lrs="[0.3, 0.25, 0.05]", parallel=3,
+                                 command="python train.py --lr {lr} --epochs 8 --sleep {lr}",
+                                 extra=prune).replace("--sleep {lr}", "--sleep 0.4"))
+    doc = gb_json("sweep", "run", "sweep.yaml", cwd=proj, timeout=120)
+    by_lr = {t["params"]["lr"]: t for t in doc["trials"]}
+    assert by_lr[0.05]["status"] == "stopped", doc["trials"]
+    assert by_lr[0.3]["status"] == "finished"
+    shown = gb_json("show", by_lr[0.05]["run_id"], cwd=proj)
+    assert "median pruner: val_loss" in json.dumps(shown)
+    assert "worse than the median" in json.dumps(shown)
