@@ -11,7 +11,8 @@
 #                       first, via gb.should_stop())
 # then judges the variants against the baseline with `gatebook gate`, asks
 # `gatebook triage` what to try after the stopped one (and runs that fix), and compares
-# every run with the baseline (`gatebook compare`), writes the change log and an HTML report.
+# every run with the baseline (`gatebook compare`), runs a 4-trial learning-rate sweep (one
+# trial stopped by the gate, the rest ranked), writes the change log and an HTML report.
 # The gates are in demo-project/gatebook.yaml (written below; see docs/gates.md).
 set -euo pipefail
 
@@ -128,12 +129,27 @@ stopped it at epoch 2 (it saved its checkpoint first: train.py polls gb.should_s
 `gatebook triage` named the playbook's next fix, which `--apply` ran as the child
 `lr-0.002-lr-0.05`. `gatebook gate RUN --gate promotion` judged the variants against the
 baseline (exit 0 PASS / 1 FAIL, `--json` for scripts); `gatebook compare` puts them side by side
-with deltas; CHANGELOG.md and report.html were written from the ledger. Everything lives in
+with deltas; `gatebook sweep run sweep.yaml` ran a 4-trial grid two at a time (lr 0.002 stopped
+at epoch 2 by the same gate) and ranked it; CHANGELOG.md and report.html were written from the ledger. Everything lives in
 demo-project/.gatebook/ledger.db; try `cd demo-project && ../.venv/bin/gatebook show baseline --json`.
 EOF
 
 section "gatebook compare: every run against the baseline"
 "$GB" compare baseline wider lr-0.5-stdout lr-0.002 lr-0.002-lr-0.05 --baseline baseline --gate promotion
+
+section "gatebook sweep: a small learning-rate grid, 2 trials at a time, gated live"
+# lr 0.002 misses the epoch-2 gate and is stopped; the others are ranked against the baseline.
+cat > sweep.yaml <<SWEEP
+name: lr-grid
+command: $PY train.py --lr {lr} --epochs 20 --log api
+baseline: baseline
+gates: [epoch2]
+objective: val_acc
+parallel: 2
+grid:
+  lr: [0.002, 0.05, 0.1, 0.3]
+SWEEP
+"$GB" sweep run sweep.yaml
 
 section "gatebook changelog and gatebook report"
 "$GB" changelog --out CHANGELOG.md
