@@ -329,3 +329,21 @@ def test_a_run_too_fast_to_stop_still_fails_its_stop_gate(proj: Path) -> None:
     assert "the command ended before gate epoch2 could stop it" in proc.stderr
     doc = show(proj, "fast")
     assert [e["data"]["verdict"] for e in doc["events"] if e["kind"] == "verdict"] == ["FAIL"]
+
+
+def test_triage_apply_all_runs_every_untried_fix_as_one_sweep(proj: Path) -> None:
+    assert run(proj, "--epochs", "6", name="mamba-s").returncode == 143
+    assert "--all goes with --apply" in one_line_error(gb("triage", "mamba-s", "--all", cwd=proj))
+    proc = gb("triage", "mamba-s", "--apply", "--all", "--parallel", "2", "--json", cwd=proj, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    trials = {t["name"]: t for t in doc["trials"]}
+    assert set(trials) == {"temperature-0.05", "more-contrastive-weight"}
+    assert trials["temperature-0.05"]["status"] == "finished"  # 0.3 per epoch passes the gate
+    assert trials["more-contrastive-weight"]["status"] == "stopped"  # temperature unchanged: fails again
+    parent = show(proj, "mamba-s")["id"]
+    for t in trials.values():
+        assert show(proj, t["run_id"])["parent"]["id"] == parent
+    after = json.loads(gb("triage", "mamba-s", "--json", cwd=proj).stdout)
+    assert [f["tried"] for f in after["advice"][0]["fixes"]] == [True, True]
+    assert after["advice"][0]["next_fix"] is None

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -105,16 +106,23 @@ def gate_cmd(run: str, gates: tuple[str, ...], baseline: str | None, strict: boo
               help="Gate to triage (default: the gates the run was started with, else all).")
 @click.option("--baseline", "-b", metavar="RUN", help="Baseline run (overrides the gates' baseline:).")
 @click.option("--apply", "apply_", is_flag=True, help="Launch the next fix as a new run (parent = RUN).")
+@click.option("--all", "all_fixes", is_flag=True,
+              help="With --apply: run every untried fix of the failed gate's playbook, as one sweep.")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --apply --all: fixes run at once.")
 @store_option
 @json_option
-def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: bool, as_json: bool) -> int:
+def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: bool, all_fixes: bool,
+               parallel: int, as_json: bool) -> int:
     """Say why RUN failed its gates and what to try next, from the gates' playbooks.
 
     Lists the failure signatures that match the run and the fixes in order, marking
     those already tried (a child run of RUN carries their settings). --apply runs the
     next fix: RUN's command with the fix's settings (in a copy of its --config file, or
     as --key value arguments), named after the fix, with RUN as parent and the same
-    gates and watched files; the exit code is then that run's.
+    gates and watched files; the exit code is then that run's. --apply --all runs every
+    untried fix of the first failed gate's playbook as one sweep named RUN-fixes (each a
+    child of RUN, --parallel at once), ranked against RUN; exit 0 when the sweep ran.
     """
     from gatebook.gates.evaluate import Tier
     from gatebook.gates.report import advice_lines, print_verdict
@@ -146,6 +154,8 @@ def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: b
                           + (f"  ({fix.why})" if fix.why else ""), markup=False)
             for line in advice_lines(a, ref, hint=not apply_):
                 con.print(line, markup=False)
+    if all_fixes and not apply_:
+        raise UsageError("--all goes with --apply", hint="gatebook triage RUN --apply --all")
     if not apply_:
         if as_json:
             emit_json({"run": _run_ref(record), "verdict": verdict.to_dict(), "advice": [a.to_dict() for a in advice]})
@@ -153,26 +163,53 @@ def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: b
     if nxt is None or nxt.next_fix is None:
         raise UsageError(f"no fix left to apply for {ref}" if advice else f"{ref} failed no gate; nothing to apply",
                          hint="add fixes to the gate's playbook in gatebook.yaml" if advice else None)
+    if all_fixes:
+        return _apply_all(record, next(a for a in advice if a.gate == nxt.gate), gating, supervised, parallel,
+                          as_json)
     return _apply(record, nxt.gate, nxt.next_fix, gating, supervised, as_json, verdict, advice)
 
 
-def _apply(record: Any, gate_name: str, fix: Any, gating: Any, supervised: dict[str, Any], as_json: bool,
-           verdict: Any, advice: list[Any]) -> int:
-    import shutil
-    from pathlib import Path
-
+def _apply_all(record: Any, advice: Any, gating: Any, supervised: dict[str, Any], parallel: int,
+               as_json: bool) -> int:
+    """Every untried fix of ``advice``'s playbook as one sweep (gatebook.sweep.fixes)."""
     from gatebook import project
-    from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
-    from gatebook.gates.playbook import apply_fix, slug
+    from gatebook.cli.sweep import execute_plan
+    from gatebook.project_config import load_project_config
+    from gatebook.store import open_store
+    from gatebook.sweep.fixes import plan_fixes
+
+    untried = [fix for fix, tried in advice.fixes if not tried]
+    proj = project.locate(store_url_flag(), create=False)
+    pconf = load_project_config(proj.root)
+    argv = _rerunnable_argv(record)
+    gates = [g for g in gating.gates if g.name in set(supervised.get("gates") or [advice.gate])]
+    store = open_store(proj.store_url)
+    plan = plan_fixes(store, pconf, record, untried, argv, gates=gates, store_url=proj.store_url,
+                      out_dir=(proj.root or Path(record.cwd or ".")) / ".gatebook" / "fixes", parallel=parallel)
+    return execute_plan(plan, store, as_json=as_json)
+
+
+def _rerunnable_argv(record: Any) -> list[str]:
+    import shutil
 
     argv = list(record.command)
     if not argv:
         raise UsageError(f"run {record.label} has no recorded command to re-run")
     if shutil.which(argv[0]) is None and argv[0].endswith(".py"):
         argv = [sys.executable, *argv]  # recorded by the API: sys.argv of a script
+    if not Path(record.cwd or ".").is_dir():
+        raise UsageError(f"run {record.label} ran in {record.cwd}, which no longer exists")
+    return argv
+
+
+def _apply(record: Any, gate_name: str, fix: Any, gating: Any, supervised: dict[str, Any], as_json: bool,
+           verdict: Any, advice: list[Any]) -> int:
+    from gatebook import project
+    from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
+    from gatebook.gates.playbook import apply_fix, slug
+
+    argv = _rerunnable_argv(record)
     cwd = Path(record.cwd or os.getcwd())
-    if not cwd.is_dir():
-        raise UsageError(f"run {record.label} ran in {cwd}, which no longer exists")
     proj = project.locate(store_url_flag(), create=False)
     out_dir = (proj.root or cwd) / ".gatebook" / "fixes"
     name = f"{record.name or record.id}-{slug(fix.name)}"

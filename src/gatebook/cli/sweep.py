@@ -59,10 +59,18 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
     failed ones. Ctrl-C stops the running trials (interrupted) and exits 130. Everything is
     checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
     """
-    from gatebook.sweep.runner import SweepRunner, plan_sweep, ranking, result_document
+    from gatebook.sweep.runner import plan_sweep
 
     plan, store = plan_sweep(sweep_file, store_flag=store_url_flag(), parallel=parallel, gpus=_gpus(gpus),
                              retry_failed=retry_failed)
+    return execute_plan(plan, store, as_json=as_json)
+
+
+def execute_plan(plan: Any, store: Any, *, as_json: bool) -> int:
+    """Run a planned sweep with live progress on stderr, then print the ranked table (or the
+    JSON document); 130 after Ctrl-C. Also runs playbook sweeps (`triage --apply --all`)."""
+    from gatebook.sweep.runner import SweepRunner, ranking, result_document
+
     with store:
         err = console(stderr=True)
         live = sys.stderr.isatty()
