@@ -52,6 +52,7 @@ BENCHES: dict[str, tuple[str, float, str]] = {
     "gate_stop": ("bench_gate_stop.py", 300, "7. Live gate stop latency"),
     "compare": ("bench_compare.py", 600, "8. Compare and change log over 1,000 runs"),
     "compare_mlflow": ("bench_compare_mlflow.py", 900, "8b. MLflow search_runs peer"),
+    "sweep": ("bench_sweep.py", 900, "9. Sweep scheduling overhead"),
 }
 
 QUOTED_LOG_COSTS = (("trackio", 18e-6), ("wandb (offline)", 186e-6), ("MLflow", 7.5e-3))
@@ -397,6 +398,23 @@ def section_compare(rep: Report, r: dict[str, Any], ml: dict[str, Any] | None) -
     rep.table("8. Compare and change log over 1,000 runs", "", rows, notes, [0, 2])
 
 
+def section_sweep(rep: Report, r: dict[str, Any]) -> None:
+    bare = v(r, "bare_s")
+    rows: list[Row] = []
+    for p in (1, 2):
+        per = v(r, f"overhead_p{p}_per_trial_s")
+        rows.append((f"`gatebook sweep run` of {v(r, 'trials')} near-empty trials, parallel {p}: overhead per trial",
+                     fs(per), f"bare loop of the same commands: {fs(bare)} in all", "—", "≤ 0.3 s per trial",
+                     met(None if per is None else per <= 0.3)))
+        rows.append((f"same, whole sweep (parallel {p})", fs(v(r, f"sweep_p{p}_s")), f"bare: {fs(bare)}",
+                     fx(div(v(r, f"sweep_p{p}_s"), bare)), "—", "—"))
+    notes = ["Each trial is a `gatebook run` subprocess (its own interpreter, ledger connection, provenance "
+             "capture: git, installed packages) recorded in the sweep's group; the command itself is "
+             "`python -c \"import sys\"`, so nearly all of the time is the per-run recording cost.",
+             "No Ray figures: the Ray backend is not in this build."]
+    rep.table("9. Sweep scheduling overhead (local runner)", "", rows, notes, [0, 2])
+
+
 SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     # name -> (title, renderer, other results it uses)
     "log_call": ("1. `gb.log` call cost", section_log_call, ("mlflow",)),
@@ -407,6 +425,7 @@ SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     "ls": ("6. `gatebook ls` over a 10,000-run ledger", section_ls, ()),
     "gate_stop": ("7. Live gate stop latency", section_gate_stop, ()),
     "compare": ("8. Compare and change log over 1,000 runs", section_compare, ("compare_mlflow",)),
+    "sweep": ("9. Sweep scheduling overhead (local runner)", section_sweep, ()),
 }
 
 
