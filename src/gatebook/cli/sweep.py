@@ -48,9 +48,15 @@ def _print_table(comparison: Any) -> None:
 @click.option("--parallel", "-j", type=int, metavar="N", help="Trials at once (default: the file's parallel:, else 1).")
 @click.option("--gpus", metavar="LIST", help="GPU indices (0,1,2,3): one trial per GPU, CUDA_VISIBLE_DEVICES set.")
 @click.option("--retry-failed", is_flag=True, help="Rerun trials whose run failed, was interrupted or lost.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where trials run: subprocesses here, or Ray tasks (needs the ray extra).")
+@click.option("--address", metavar="ADDRESS",
+              help="With --backend ray: the cluster (host:port, auto, ray://...); default RAY_ADDRESS, "
+                   "else a local Ray started in-process.")
 @store_option
 @json_option
-def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_failed: bool, as_json: bool) -> int:
+def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_failed: bool, backend: str,
+            address: str | None, as_json: bool) -> int:
     """Run the trials of SWEEP.yaml as runs, up to --parallel at once.
 
     Each trial is `gatebook run --group NAME --tag sweep --tag trial:<fingerprint>` of the
@@ -58,15 +64,24 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
     finished or stopped (same fingerprint in the group) are skipped; --retry-failed reruns
     failed ones. Ctrl-C stops the running trials (interrupted) and exits 130. Everything is
     checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
+    --backend ray runs each trial as a Ray task on a cluster (see docs/sweeps.md).
     """
     from gatebook.sweep.runner import plan_sweep
 
+    if address is not None and backend != "ray":
+        from gatebook.errors import UsageError
+
+        raise UsageError("--address needs --backend ray")
+    if backend == "ray":
+        from gatebook.sweep.ray_backend import import_ray
+
+        import_ray()  # exit 2 (MissingExtraError) before anything is touched
     plan, store = plan_sweep(sweep_file, store_flag=store_url_flag(), parallel=parallel, gpus=_gpus(gpus),
                              retry_failed=retry_failed)
-    return execute_plan(plan, store, as_json=as_json)
+    return execute_plan(plan, store, as_json=as_json, backend=backend, address=address)
 
 
-def execute_plan(plan: Any, store: Any, *, as_json: bool) -> int:
+def execute_plan(plan: Any, store: Any, *, as_json: bool, backend: str = "local", address: str | None = None) -> int:
     """Run a planned sweep with live progress on stderr, then print the ranked table (or the
     JSON document); 130 after Ctrl-C. Also runs playbook sweeps (`triage --apply --all`)."""
     from gatebook.sweep.runner import SweepRunner, ranking, result_document
@@ -86,8 +101,19 @@ def execute_plan(plan: Any, store: Any, *, as_json: bool) -> int:
         say(f"sweep {plan.name}: {len(plan.trials)} trials, {todo} to run, {len(skipped)} skipped "
             f"(already {', '.join(sorted({t.status for t in skipped}))})" if skipped else
             f"sweep {plan.name}: {len(plan.trials)} trials, parallel {plan.parallel}")
-        runner = SweepRunner(plan, store, say=say, live=live, console=err)
-        trials = runner.run()
+        launcher = None
+        if backend == "ray":
+            from gatebook.sweep.ray_backend import RayLauncher
+
+            launcher = RayLauncher(plan, store, address=address, say=say)
+        runner = SweepRunner(plan, store, say=say, live=live, console=err, launcher=launcher)
+        try:
+            if launcher is not None and todo:
+                launcher.connect()
+            trials = runner.run()
+        finally:
+            if launcher is not None:
+                launcher.close()
         runs = []
         for t in trials:
             if t.run_id:

@@ -59,6 +59,7 @@ class TrialState:
     out: Any = None  # the wrapper's stdout (its --json document), a temp file
     err: Any = None  # the wrapper's stderr, a temp file
     pruned: bool = False
+    handle: Any = None  # a non-local launcher's handle of the trial (e.g. a Ray ObjectRef)
 
     @property
     def name(self) -> str:
@@ -260,12 +261,59 @@ def trial_argv(plan: Plan, state: TrialState) -> list[str]:
     return [str(a) for a in state.trial.argv]
 
 
+class LocalLauncher:
+    """Starts trials as subprocesses of this machine (the default backend).
+
+    A launcher has three methods: ``start(state, cmd, env)`` starts the wrapper command line
+    ``cmd`` (with ``env``: the variables the wrapper must see) in the sweep's directory;
+    ``poll(state)`` returns None while the trial runs, then ``(exit code, stdout, stderr)`` of
+    its wrapper; ``interrupt(states)`` asks the running trials' wrappers to stop (SIGINT).
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def start(self, state: TrialState, cmd: list[str], env: dict[str, str]) -> None:
+        full = {k: v for k, v in os.environ.items() if k not in ("GATEBOOK_RUN_ID",)}
+        full.update(env)
+        state.out = tempfile.TemporaryFile()
+        state.err = tempfile.TemporaryFile()
+        # own session: a Ctrl-C at the terminal reaches only the sweep, which forwards it once
+        state.proc = subprocess.Popen(cmd, cwd=self.plan.workdir, env=full, stdin=subprocess.DEVNULL,
+                                      stdout=state.out, stderr=state.err, start_new_session=True)
+
+    def poll(self, state: TrialState) -> tuple[int, str, str] | None:
+        if state.proc is None or state.proc.poll() is None:
+            return None
+        texts = []
+        for f in (state.out, state.err):
+            try:
+                f.seek(0)
+                texts.append(f.read().decode("utf-8", "replace"))
+            except (OSError, AttributeError):
+                texts.append("")
+            try:
+                f.close()
+            except (OSError, AttributeError):  # pragma: no cover
+                pass
+        return state.proc.returncode, texts[0], texts[1]
+
+    def interrupt(self, states: Sequence[TrialState]) -> None:
+        for state in states:
+            if state.proc is not None and state.proc.poll() is None:
+                try:
+                    os.kill(state.proc.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+
 class SweepRunner:
     """Runs a :class:`Plan`'s pending trials; ``run()`` returns when all have ended."""
 
     def __init__(self, plan: Plan, store: Any, *, say: Callable[[str], None] | None = None,
-                 live: bool = False, console: Any = None) -> None:
+                 live: bool = False, console: Any = None, launcher: Any = None) -> None:
         self.plan = plan
+        self.launcher = launcher if launcher is not None else LocalLauncher(plan)
         self.store = store
         self.say = say or (lambda line: None)
         self.live = live
@@ -318,8 +366,9 @@ class SweepRunner:
                     self._start(pending.pop(0), gpu)
                 # reap what ended
                 for state in self.running:
-                    if state.proc is not None and state.proc.poll() is not None:
-                        self._finish(state)
+                    ended = self.launcher.poll(state)
+                    if ended is not None:
+                        self._finish(state, *ended)
                         if free_gpus is not None and state.gpu is not None:
                             free_gpus.append(state.gpu)
                 now = time.monotonic()
@@ -347,43 +396,27 @@ class SweepRunner:
     def _start(self, state: TrialState, gpu: int | None) -> None:
         argv = trial_argv(self.plan, state)
         cmd = wrapper_argv(self.plan, state, argv)
-        env = {k: v for k, v in os.environ.items() if k not in ("GATEBOOK_RUN_ID",)}
-        env["GATEBOOK_STORE"] = self.plan.store_url
+        env = {"GATEBOOK_STORE": self.plan.store_url}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-        state.out = tempfile.TemporaryFile()
-        state.err = tempfile.TemporaryFile()
         state.gpu = gpu
         state.started_at = time.time()
-        # own session: a Ctrl-C at the terminal reaches only the sweep, which forwards it once
-        state.proc = subprocess.Popen(cmd, cwd=self.plan.workdir, env=env, stdin=subprocess.DEVNULL,
-                                      stdout=state.out, stderr=state.err, start_new_session=True)
+        self.launcher.start(state, cmd, env)
         state.status = "running"
         where = f" on GPU {gpu}" if gpu is not None else ""
         self.say(f"{self._counts_prefix()}started {state.name}{where}")
 
-    def _finish(self, state: TrialState) -> None:
-        assert state.proc is not None
-        code = state.proc.returncode
+    def _finish(self, state: TrialState, code: int, out_text: str, err_text: str) -> None:
         doc: dict[str, Any] = {}
         try:
-            state.out.seek(0)
-            text = state.out.read().decode("utf-8", "replace").strip()
+            text = out_text.strip()
             if text:
                 doc = json.loads(text.splitlines()[-1])
-        except (ValueError, OSError):
+                if not isinstance(doc, dict):
+                    doc = {}
+        except ValueError:
             doc = {}
-        err_text = ""
-        try:
-            state.err.seek(0)
-            err_text = state.err.read().decode("utf-8", "replace").strip()
-        except OSError:
-            pass
-        for f in (state.out, state.err):
-            try:
-                f.close()
-            except OSError:  # pragma: no cover
-                pass
+        err_text = err_text.strip()
         state.exit_code = doc.get("exit_code", code) if doc else code
         state.run_id = doc.get("id") or state.run_id
         if doc.get("status"):
@@ -400,12 +433,7 @@ class SweepRunner:
 
     def _forward_sigint(self) -> None:
         self._forwarded = self.interrupted
-        for state in self.running:
-            if state.proc is not None and state.proc.poll() is None:
-                try:
-                    os.kill(state.proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+        self.launcher.interrupt(self.running)
         if self.running:
             self.say(f"interrupted: waiting for {len(self.running)} running trial(s) to stop")
 
