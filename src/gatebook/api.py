@@ -70,6 +70,7 @@ class Run:
         self._stop = threading.Event()
         self._stop_reason: str | None = None
         self._cooperative = False  # set by should_stop(): SIGTERM then only raises the flag
+        self._sigterms = 0  # SIGTERMs received while cooperative
         self._thread = threading.Thread(target=self._loop, name=f"gatebook-writer-{run_id}", daemon=True)
         self._thread.start()
 
@@ -543,8 +544,12 @@ def _install_hooks() -> None:
 def _make_sigterm_handler(prev: Any) -> Any:
     def handler(signum: int, frame: Any) -> None:
         run = _current
-        if run is not None and not run._closed and run._cooperative and not run._stop.is_set():
-            run._request_stop("SIGTERM")  # the training loop polls should_stop() and ends cleanly
+        if run is not None and not run._closed and run._cooperative and not run._sigterms:
+            # The first SIGTERM only raises the flag (which the ledger poll may have raised
+            # already): the training loop polls should_stop() and ends cleanly. A second one
+            # ends the process as usual.
+            run._sigterms += 1
+            run._request_stop("SIGTERM")
             return
         if run is not None and not run._closed:
             if callable(prev):

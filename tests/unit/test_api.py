@@ -158,3 +158,21 @@ def test_sigterm_flushes_and_marks_interrupted(tmp_path: Path) -> None:
     assert doc["status"] == "interrupted" and doc["reason"] == "SIGTERM"
     assert doc["metrics"]["x"]["count"] == 1000
     assert doc["seeds"] == {"seed": 3}
+
+
+def test_a_cooperative_run_survives_its_first_sigterm_even_after_the_ledger_said_stop(tmp_path: Path) -> None:
+    # should_stop() makes SIGTERM cooperative; the writer thread may have seen the stop request
+    # in the ledger before the signal handler runs: the first SIGTERM must still only raise
+    # the flag, and a second one ends the process as usual
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    script = write_script(tmp_path, "t.py", (
+        "import os, signal, time, gatebook as gb\nrun = gb.init(name='coop')\n"
+        "assert not gb.should_stop()\n"
+        "run._request_stop('gate epoch2: val_acc 0.1 < 0.5')  # as the ledger poll does\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.2)\n"
+        "print('alive', gb.should_stop(), run.stop_reason, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)\nprint('not reached')\n"))
+    proc = subprocess.run([PY, str(script)], cwd=tmp_path, env=env_with(url), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.splitlines() == ["alive True gate epoch2: val_acc 0.1 < 0.5"], proc.stderr
+    assert proc.returncode == -signal.SIGTERM
