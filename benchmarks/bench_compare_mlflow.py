@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import log, parse_args, perf, write_result  # noqa: E402
-from bench_mlflow import NO_NETWORK_ENV  # noqa: E402
+from bench_mlflow import offline_mlflow_env  # noqa: E402
 
 N_RUNS = 1000
 N_STEPS = 10
@@ -28,10 +28,7 @@ KEYS = [f"val_m{k:02d}" for k in range(10)] + [f"loss_{k:02d}" for k in range(10
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     repeats = 3 if args.quick else 7
-    for k, v in NO_NETWORK_ENV.items():
-        os.environ[k] = v
-    for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
-        os.environ.pop(k, None)
+    offline_mlflow_env()
     os.chdir(args.workdir)
     import mlflow
     from mlflow import MlflowClient

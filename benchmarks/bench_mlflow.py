@@ -34,14 +34,18 @@ NO_NETWORK_ENV = {
 KEYS = ("loss", "acc", "lr", "grad_norm", "throughput")
 
 
+def offline_mlflow_env() -> None:
+    """No network, no inherited tracking settings: MLflow writes only to the local file."""
+    os.environ.update(NO_NETWORK_ENV)
+    for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        os.environ.pop(k, None)
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     n_single = 100 if args.quick else 300
     n_batches = 5 if args.quick else 20
-    for k, v in NO_NETWORK_ENV.items():
-        os.environ[k] = v
-    for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
-        os.environ.pop(k, None)
+    offline_mlflow_env()
     os.chdir(args.workdir)
     db = args.workdir / "mlflow.db"
 
