@@ -91,7 +91,9 @@ section "run 3: lr-0.5-stdout (no gatebook import: JSON lines on stdout only)"
 
 section "run 4: lr-0.002 (the epoch-2 gate fails: stopped live)"
 # gatebook run exits 1 here: the command stopped cleanly (exit 0), but a gate stopped it.
-"$GB" run --name lr-0.002 --parent baseline --tag demo --gate epoch2 -- "$PY" train.py --lr 0.002 --epochs 40 --log api \
+# --epoch-time 0.25 paces the epochs like a bigger model's (40 epochs would take 10 s), so the
+# gate stops a run still in progress: the whole digits training takes well under a second.
+"$GB" run --name lr-0.002 --parent baseline --tag demo --gate epoch2 -- "$PY" train.py --lr 0.002 --epochs 40 --epoch-time 0.25 --log api \
   || echo "(gatebook run exited $?: stopped by the gate)"
 
 section "gatebook gate: the variants against the baseline"
@@ -141,7 +143,7 @@ section "gatebook sweep: a small learning-rate grid, 2 trials at a time, gated l
 # lr 0.002 misses the epoch-2 gate and is stopped; the others are ranked against the baseline.
 cat > sweep.yaml <<SWEEP
 name: lr-grid
-command: $PY train.py --lr {lr} --epochs 20 --log api
+command: $PY train.py --lr {lr} --epochs 20 --epoch-time 0.1 --log api
 baseline: baseline
 gates: [epoch2]
 objective: val_acc

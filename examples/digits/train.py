@@ -15,6 +15,10 @@ Examples:
   gatebook run --name baseline -- python train.py --lr 0.1
   gatebook run --name wider -- python train.py --hidden 128
   gatebook run --name big-lr -- python train.py --lr 0.5 --log stdout
+  gatebook run --name slow --gate epoch2 -- python train.py --lr 0.002 --epochs 40 --epoch-time 0.25
+
+The whole training takes well under a second, faster than any live gate could react; a run
+meant to be stopped mid-way (the demo's lr 0.002) paces its epochs with --epoch-time.
 """
 
 from __future__ import annotations
@@ -40,10 +44,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed for the split, init and shuffling [0]")
     p.add_argument("--log", choices=("api", "stdout", "both"), default="api",
                    help="how to report metrics: gatebook API, `gatebook:` stdout lines, or both [api]")
+    p.add_argument("--epoch-time", type=float, default=0.0,
+                   help="make each epoch last at least this many seconds, as a bigger model's would, so "
+                        "live gates have a run to stop mid-way; 0 trains flat out [0]")
     p.add_argument("--out", default="outputs/", help="directory for the checkpoint .npz [outputs/]")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.hidden < 1 or args.batch_size < 1:
         p.error("--epochs, --hidden and --batch-size must be positive")
+    if args.epoch_time < 0:
+        p.error("--epoch-time must be 0 or more")
     if not 0.0 < args.val_frac < 1.0:
         p.error("--val-frac must be between 0 and 1")
     return args
@@ -200,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     # overflow in a diverging run is expected; don't spam warnings, just report NaN
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, args.epochs + 1):
+            epoch_started = time.perf_counter()
             order = rng.permutation(len(x_tr))
             total, seen = 0.0, 0
             for start in range(0, len(order), args.batch_size):
@@ -221,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             reporter.epoch({"epoch": epoch, "loss": train_loss, "val_loss": val_loss, "val_acc": val_acc})
             print(f"epoch {epoch:>2}/{args.epochs}  loss {fmt(train_loss)}  val_loss {fmt(val_loss)}  "
                   f"val_acc {val_acc:.4f}", flush=True)
+            pause = args.epoch_time - (time.perf_counter() - epoch_started)
+            while pause > 0 and not reporter.should_stop():  # a stop request ends the wait early
+                time.sleep(min(pause, 0.05))
+                pause = args.epoch_time - (time.perf_counter() - epoch_started)
             if reporter.should_stop():  # stop cleanly: the checkpoint below is still saved
                 print(f"stopping after epoch {epoch}: {reporter.gb.current().stop_reason}", flush=True)
                 break

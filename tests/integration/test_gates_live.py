@@ -322,9 +322,12 @@ def test_live_gates_and_gate_command_on_a_postgres_ledger(proj: Path, pg_url: st
 
 
 def test_a_run_too_fast_to_stop_still_fails_its_stop_gate(proj: Path) -> None:
-    # history.json is written just before the command exits, so no poll sees it while it runs
-    proc = gb("run", "--name", "fast", "--gate", "epoch2", "--watch", "history.json", "--", PY, "train.py",
-              "--mode", "watch", "--epochs", "3", "--sleep", "0", cwd=proj)
+    # The wrapper polls once as the command starts and then, with a 60 s flush interval, only when
+    # the command has ended (it wakes at once then); the command waits 1 s before writing
+    # history.json, so no poll sees a point while it runs and the gate can only fail at the end.
+    script = f"sleep 1; exec {PY} train.py --mode watch --epochs 3 --sleep 0"
+    proc = gb("run", "--name", "fast", "--gate", "epoch2", "--watch", "history.json", "--", "sh", "-c", script,
+              cwd=proj, env=env_with(GATEBOOK_FLUSH_INTERVAL="60"), timeout=45)  # < 60: the end woke it
     assert proc.returncode == 1, proc.stderr  # the command exited 0, the gate failed
     assert "the command ended before gate epoch2 could stop it" in proc.stderr
     doc = show(proj, "fast")

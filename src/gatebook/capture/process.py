@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Sequence
 
@@ -70,6 +71,9 @@ class Child:
         self._readers = readers
         self.signals_sent: list[int] = []
         self._kill_timer: threading.Timer | None = None
+        self._output_closed = threading.Event()
+        self._open_readers = len(readers)
+        self._readers_lock = threading.Lock()
 
     @classmethod
     def start(cls, argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
@@ -89,14 +93,40 @@ class Child:
             )
         except OSError:  # pragma: no cover - no second process; the run is marked lost instead
             watchdog = None
-        readers = []
+        child = cls(proc, watchdog, [])
+        child._open_readers = 2
+
+        def pump(pipe: BinaryIO | None, name: str, sink: BinaryIO | None) -> None:
+            try:
+                _pump(pipe, name, sink, on_output)
+            finally:
+                child._reader_ended()
+
         for name, pipe, sink in (("stdout", proc.stdout, _sink(sys.stdout) if echo else None),
                                  ("stderr", proc.stderr, _sink(sys.stderr) if echo else None)):
-            th = threading.Thread(target=_pump, args=(pipe, name, sink, on_output),
-                                  name=f"gatebook-{name}", daemon=True)
+            th = threading.Thread(target=pump, args=(pipe, name, sink), name=f"gatebook-{name}", daemon=True)
+            child._readers.append(th)
             th.start()
-            readers.append(th)
-        return cls(proc, watchdog, readers)
+        return child
+
+    def _reader_ended(self) -> None:
+        with self._readers_lock:
+            self._open_readers -= 1
+            if self._open_readers <= 0:
+                self._output_closed.set()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking as soon as the command has ended (its output closed and
+        the process exited), so the end of a run is recorded at once whatever the flush interval."""
+        deadline = time.monotonic() + seconds
+        if self._readers and not self._output_closed.is_set():
+            self._output_closed.wait(seconds)
+        left = deadline - time.monotonic()
+        if left > 0:
+            try:
+                self.proc.wait(left)
+            except subprocess.TimeoutExpired:
+                pass
 
     def send(self, sig: int) -> None:
         """Send ``sig`` to the child's whole process group."""

@@ -285,7 +285,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         collector.flush(store, beat=beat)
         live.allow_stop = child.poll() is None  # a command that already ended is not "stopped"
         judge_live(live, act, warn_once)
-        time.sleep(settings.flush_interval)
+        child.pause(settings.flush_interval)
     result = child.wait()
     collector.close_parsers()
     for follower in followers:
