@@ -88,6 +88,10 @@ GATEBOOK_MODE = EnvVar(
     "GATEBOOK_MODE", _str, "online",
     "'online' records; 'disabled' makes every API call a no-op (for tests of training code)",
 )
+GATEBOOK_CACHE_DIR = EnvVar(
+    "GATEBOOK_CACHE_DIR", _str, "",
+    "where package lists of interpreters are cached (default $XDG_CACHE_HOME/gatebook or ~/.cache/gatebook)",
+)
 
 ALL_ENV_VARS: tuple[EnvVar, ...] = (
     GATEBOOK_STORE,
@@ -98,6 +102,7 @@ ALL_ENV_VARS: tuple[EnvVar, ...] = (
     GATEBOOK_LOST_AFTER,
     GATEBOOK_QUIET,
     GATEBOOK_MODE,
+    GATEBOOK_CACHE_DIR,
 )
 
 

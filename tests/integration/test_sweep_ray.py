@@ -145,11 +145,20 @@ def test_ctrl_c_interrupts_the_ray_trials(tmp_path: Path, ray_address: str) -> N
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     statuses = sorted(t["status"] for t in json.loads(out)["trials"])
-    # the wrappers were asked to stop through the ledger (they may be on other nodes)
-    assert statuses == ["not started", "stopped", "stopped"], err
+    # the wrappers were asked through the ledger (they may be on other nodes) to interrupt their
+    # commands as a Ctrl-C would: the same statuses as local trials
+    assert statuses == ["interrupted", "interrupted", "not started"], err
     runs = group_runs(proj, "cc")
-    assert len(runs) == 2 and all(r["status"] == "stopped" for r in runs)
+    assert len(runs) == 2 and all(r["status"] == "interrupted" for r in runs)
     assert all(r["reason"] == "sweep interrupted" for r in runs), runs
+    # rerunning resumes: the interrupted trials and the one never started run now
+    (proj / "hurry").write_text("")
+    again = subprocess.run([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json", "--backend", "ray",
+                            "--address", ray_address], cwd=proj, env=env_with(**RAY_ENV), capture_output=True,
+                           text=True, timeout=240)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert sorted(t["status"] for t in doc["trials"]) == ["finished"] * 3 and doc["counts"]["skipped"] == 0
 
 
 def test_without_ray_the_backend_is_a_one_line_error(tmp_path: Path) -> None:

@@ -406,43 +406,14 @@ def packages() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-_INTERPRETER_PROBE = r"""
-import json, platform, re, sys
-from importlib import metadata
-pk = {}
-for d in metadata.distributions():
-    try:
-        n, v = d.metadata["Name"], d.version
-    except Exception:
-        continue
-    if n and v:
-        pk.setdefault(re.sub(r"[-_.]+", "-", str(n)).lower(), str(v))
-print(json.dumps({"python": {"version": platform.python_version(),
-                             "implementation": platform.python_implementation(),
-                             "executable": sys.executable},
-                  "packages": dict(sorted(pk.items()))}))
-"""
-
-
 def interpreter_info(executable: str, *, env: Mapping[str, str] | None = None,
                      timeout: float = 15.0) -> tuple[dict[str, Any], dict[str, str]] | None:
     """``(python_info, packages)`` of another Python interpreter (the wrapped command's),
-    or None when ``executable`` is not a Python that answers within ``timeout``."""
-    path = shutil.which(executable, path=(env or os.environ).get("PATH")) or executable
-    try:
-        proc = subprocess.run([path, "-c", _INTERPRETER_PROBE], capture_output=True, timeout=timeout,
-                              env=dict(env) if env is not None else None, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
-        return None
-    try:
-        import json
+    or None when ``executable`` is not a Python that answers within ``timeout``. Cached
+    while its environment is unchanged (:mod:`gatebook.capture.pkgcache`)."""
+    from gatebook.capture.pkgcache import interpreter_packages
 
-        data = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
-        return dict(data["python"]), dict(data["packages"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
+    return interpreter_packages(executable, env=env, timeout=timeout)
 
 
 def is_python_command(argv: Sequence[str]) -> bool:
@@ -640,6 +611,12 @@ def seeds_from_params(params: Mapping[str, object],
     return seeds
 
 
+def _own_packages() -> dict[str, str]:
+    from gatebook.capture.pkgcache import own_packages
+
+    return own_packages(packages)
+
+
 def collect(cwd: str | Path, *, environ: Mapping[str, str] | None = None,
             include_packages: bool = True) -> tuple[dict[str, Any], str | None]:
     """The provenance of a run started in ``cwd``, and its working-tree patch.
@@ -656,7 +633,7 @@ def collect(cwd: str | Path, *, environ: Mapping[str, str] | None = None,
     provenance = {
         "git": git,
         "python": python_info(),
-        "packages": packages() if include_packages else {},
+        "packages": _own_packages() if include_packages else {},
         "gpus": gpus(),
         "system": system_info(),
         "env": redact_env(env),

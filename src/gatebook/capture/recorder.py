@@ -80,12 +80,16 @@ def provenance_batch(store: Store, run_id: str, cwd: str, *,
     from gatebook.capture import provenance as prov
 
     env = dict(os.environ if environ is None else environ)
-    info, patch = prov.collect(cwd, environ=env)
-    if command and prov.is_python_command(command):
-        # the interpreter that matters is the command's, not the one gatebook runs on
+    python_command = bool(command) and prov.is_python_command(command or ())
+    # the interpreter that matters is a Python command's, not the one gatebook runs on
+    info, patch = prov.collect(cwd, environ=env, include_packages=not python_command)
+    if python_command:
+        assert command is not None
         other = prov.interpreter_info(command[0], env=env)
         if other is not None:
             info["python"], info["packages"] = other
+        else:  # not a Python that answers after all: fall back to gatebook's own
+            info["packages"] = prov._own_packages()
     git = info.get("git") or {}
     parent_commit = None
     try:

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from gatebook.errors import UsageError
 from gatebook.records import RunStatus
@@ -40,6 +40,50 @@ class WrapOptions:
     gates: Sequence[str] = ()
     watch: Sequence[str] = ()
     baseline: str | None = None
+    cwd: str | None = None
+    """Where the command runs and the project is looked up (default: the current directory)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables added to the command's environment (a sweep trial's CUDA_VISIBLE_DEVICES)."""
+    control: "WrapControl | None" = None
+    """Lets another thread interrupt the run (a sweep's Ctrl-C); signals are only forwarded
+    from the main thread."""
+
+
+class WrapControl:
+    """A handle on a run being wrapped in another thread: :meth:`interrupt` does what a
+    Ctrl-C at the terminal does (SIGINT to the command's group; a second one SIGKILLs it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child: Any = None
+        self._interrupted: list[int] | None = None
+        self._pending: list[int] = []
+        self.run_id: str | None = None
+
+    def _attach(self, child: Any, interrupted: list[int], run_id: str) -> None:
+        with self._lock:
+            self._child, self._interrupted, self.run_id = child, interrupted, run_id
+            pending, self._pending = self._pending, []
+        for signum in pending:
+            self.interrupt(signum)
+
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        with self._lock:
+            if self._child is None:  # not started yet: delivered as soon as it is
+                self._pending.append(signum)
+                return
+            child, interrupted = self._child, self._interrupted
+        assert interrupted is not None
+        _interrupt(child, interrupted, signum)
+
+
+def _interrupt(child: Any, interrupted: list[int], signum: int) -> None:
+    """Ctrl-C / SIGTERM / SIGHUP of the wrapper: to the child's group; a second Ctrl-C kills it."""
+    if interrupted and signum == signal.SIGINT:
+        child.send(signal.SIGKILL)
+        return
+    interrupted.append(signum)
+    child.send(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
 
 @dataclass
@@ -56,6 +100,20 @@ class WrapResult:
     stopped_by: str | None = None  # "gate NAME" or who ran `gatebook stop`
     name: str | None = None
     failed_stop_gates: list[str] = field(default_factory=list)  # on_fail: stop gates whose final verdict is FAIL
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``gatebook run --json`` document (docs/json.md), without its ``preflight``."""
+        return {"id": self.run_id, "status": self.status.value, "exit_code": self.exit_code,
+                "duration": self.duration, "reason": self.reason, "points_from_output": self.points,
+                "warnings": self.warnings,
+                "verdict": self.verdict.to_dict() if self.verdict is not None else None,
+                "advice": self.advice.to_dict() if self.advice is not None else None,
+                "stopped_by": self.stopped_by}
+
+    @property
+    def failed_verdict(self) -> bool:
+        """A clean exit that an ``on_fail: stop`` gate still failed (the wrapper exits 1 then)."""
+        return self.exit_code == 0 and ((self.stopped_by or "").startswith("gate ") or bool(self.failed_stop_gates))
 
 
 class _Collector:
@@ -141,13 +199,15 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
 
     if not opts.argv:
         raise UsageError("no command to run", hint="usage: gatebook run [OPTIONS] -- COMMAND [ARGS]...")
+    cwd = opts.cwd or os.getcwd()
     exe = opts.argv[0]
-    if shutil.which(exe) is None and not (os.sep in exe and os.access(exe, os.X_OK)):
+    if shutil.which(exe) is None and not (os.sep in exe and os.access(os.path.join(cwd, exe), os.X_OK)):
         raise UsageError(f"command not found: {exe}", hint="check the spelling or give its path")
     settings = load_settings(store=opts.store)
-    proj = project.locate(settings.store_url or None, create=True)
+    proj = project.locate(settings.store_url or None, create=True, start=Path(cwd))
     pconf = load_project_config(proj.root)
-    config_params = params_from_object(load_config_file(opts.config_file)) if opts.config_file else {}
+    config_file = os.path.join(cwd, opts.config_file) if opts.config_file else None
+    config_params = params_from_object(load_config_file(config_file)) if config_file else {}
     argv_params = params_from_argv(opts.argv)
     regexes = list(opts.regexes) + list(pconf.ingest.regex)
     parsers = {s: LineParser(prefix=opts.prefix or pconf.ingest.prefix, kv=opts.kv or pconf.ingest.kv,
@@ -183,21 +243,25 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
 
     run_id = new_run_id()
     started = time.time()
-    followers = [FileFollower(path, prefix=opts.prefix or pconf.ingest.prefix, kv=opts.kv or pconf.ingest.kv,
-                              regexes=regexes, since=started) for path in opts.watch]
+    followers = [FileFollower(os.path.join(cwd, path), prefix=opts.prefix or pconf.ingest.prefix,
+                              kv=opts.kv or pconf.ingest.kv, regexes=regexes, since=started)
+                 for path in opts.watch]
     collector = _Collector(run_id, parsers)
     env = project.env_for_child(proj.store_url, run_id)
+    env.update(opts.env)
     try:
-        child = Child.start(opts.argv, env=env, on_output=collector.on_output, echo=opts.echo,
+        child = Child.start(opts.argv, env=env, cwd=cwd, on_output=collector.on_output, echo=opts.echo,
                             stop_grace=opts.stop_grace)
     except OSError as exc:
         raise UsageError(f"cannot start {exe}: {exc.strerror or exc}", hint="check the command") from None
 
     interrupted: list[int] = []
     previous = _forward_signals(child, interrupted)
+    if opts.control is not None:
+        opts.control._attach(child, interrupted, run_id)
     try:
         return _record(opts, child, collector, store, proj.store_url, run_id, parent_id, started,
-                       config_params, argv_params, settings, interrupted, gating, followers)
+                       config_params, argv_params, settings, interrupted, gating, followers, cwd, env)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -210,11 +274,7 @@ def _forward_signals(child: Any, interrupted: list[int]) -> dict[int, Any]:
         return previous
 
     def handler(signum: int, _frame: Any) -> None:
-        if interrupted and signum == signal.SIGINT:
-            child.send(signal.SIGKILL)
-            return
-        interrupted.append(signum)
-        child.send(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+        _interrupt(child, interrupted, signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.signal(sig, handler)
@@ -224,14 +284,13 @@ def _forward_signals(child: Any, interrupted: list[int]) -> dict[int, Any]:
 def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, store_url: str, run_id: str,
             parent_id: str | None, started: float, config_params: dict[str, Any],
             argv_params: dict[str, Any], settings: Any, interrupted: list[int], gating: Any,
-            followers: list[Any]) -> WrapResult:
+            followers: list[Any], cwd: str, env: dict[str, str]) -> WrapResult:
     from gatebook.capture.recorder import make_record, provenance_batch
     from gatebook.store import open_store
     from gatebook.store.base import WriteBatch
 
     if store is None:
         store = open_store(store_url)
-    cwd = os.getcwd()
     record = make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
                          command=list(opts.argv), cwd=cwd, source="wrapper", created_at=started)
     store.create_run(record)
@@ -249,7 +308,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
 
     def capture() -> None:
         try:
-            prov_result.append(provenance_batch(store, run_id, cwd, command=opts.argv))
+            prov_result.append(provenance_batch(store, run_id, cwd, environ=env, command=opts.argv))
         except Exception as exc:  # best effort; never fatal
             prov_result.append(exc)
 
@@ -260,9 +319,15 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
 
     say = _sayer(opts.echo)
     stopped: list[Any] = []
+    interrupt_reason: list[str] = []
 
     def act(decision: Any) -> None:
-        if stopped:
+        if stopped or interrupt_reason:
+            return
+        if decision.interrupt:  # a sweep on a cluster interrupting its trials: as a Ctrl-C here
+            interrupt_reason.append(decision.reason)
+            _interrupt(child, interrupted, signal.SIGINT)
+            say(f"interrupting {opts.name or run_id}: {decision.reason} (by {decision.by})")
             return
         stopped.append(decision)
         child.stop(opts.stop_grace)
@@ -304,7 +369,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         warnings.extend(f"watched file: {e}" for e in follower.errors)
     warnings.extend(warn_once.values())
 
-    status, reason = _status_of(result, interrupted)
+    status, reason = _status_of(result, interrupted, interrupt_reason[0] if interrupt_reason else None)
     ended = time.time()
     if not store.set_status(run_id, status, exit_code=result.returncode, reason=reason, ended_at=ended):
         store.update_run(run_id, exit_code=result.returncode, ended_at=ended)  # stopped: keep its reason
@@ -357,7 +422,9 @@ def _sayer(echo: bool) -> Any:
     return say
 
 
-def _status_of(result: Any, interrupted: list[int]) -> tuple[RunStatus, str | None]:
+def _status_of(result: Any, interrupted: list[int], why: str | None = None) -> tuple[RunStatus, str | None]:
+    if interrupted and why:
+        return RunStatus.INTERRUPTED, why
     if interrupted:
         name = signal.Signals(interrupted[0]).name
         return RunStatus.INTERRUPTED, f"{'Ctrl-C' if name == 'SIGINT' else name} forwarded to the command"

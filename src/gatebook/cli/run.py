@@ -84,14 +84,9 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
                        stop_grace=grace)
     result = run_wrapped(opts)
     if as_json:
-        emit_json({"id": result.run_id, "status": result.status.value, "exit_code": result.exit_code,
-                   "duration": result.duration, "reason": result.reason, "points_from_output": result.points,
-                   "warnings": result.warnings,
-                   "verdict": result.verdict.to_dict() if result.verdict is not None else None,
-                   "advice": result.advice.to_dict() if result.advice is not None else None,
-                   "stopped_by": result.stopped_by, "preflight": checked})
+        emit_json({**result.to_dict(), "preflight": checked})
     else:
         print_end(result)
-    if result.exit_code == 0 and ((result.stopped_by or "").startswith("gate ") or result.failed_stop_gates):
+    if result.failed_verdict:
         return 1  # a run an on_fail: stop gate failed is never a success for scripts
     return result.exit_code

@@ -40,6 +40,7 @@ class StopDecision:
     reason: str
     by: str  # "gate NAME" or "user@host"
     gate: str | None = None
+    interrupt: bool = False  # stop it as a Ctrl-C would: the run ends "interrupted", not "stopped"
 
 
 @dataclass
@@ -49,13 +50,21 @@ class BaselineData:
 
 
 def record_stop(store: Any, run_id: str, reason: str, by: str, step: int | None = None,
-                gate: str | None = None) -> bool:
-    """Record a stop decision: a ``stop`` event, then status ``stopped`` (if still running)."""
+                gate: str | None = None, interrupt: bool = False) -> bool:
+    """Record a stop decision: a ``stop`` event, then status ``stopped`` (if still running).
+
+    With ``interrupt`` the event asks the run's wrapper to interrupt its command as a Ctrl-C
+    would (a sweep interrupted on a Ray cluster); the wrapper then records ``interrupted``.
+    """
     now = time.time()
     data: dict[str, Any] = {"reason": reason, "by": by}
     if gate:
         data["gate"] = gate
+    if interrupt:
+        data["interrupt"] = True
     store.write(WriteBatch(events=[EventRow(run_id, now, "stop", step, data)]))
+    if interrupt:
+        return True
     return store.set_status(run_id, RunStatus.STOPPED, reason=reason)
 
 
@@ -147,7 +156,7 @@ class LiveGates:
             ev = events[-1]
             data = dict(ev.data or {})
             self.decision = StopDecision(str(data.get("reason") or "stopped"), str(data.get("by") or "?"),
-                                         data.get("gate"))
+                                         data.get("gate"), interrupt=bool(data.get("interrupt")))
             self._new_decision = self.decision
         self._stop_events_seen = len(events)
 

@@ -10,12 +10,12 @@ pruner and result are :class:`gatebook.sweep.runner.SweepRunner`'s; only the lau
 - Resources: each task asks for 1 CPU and ``gpus_per_trial`` GPUs when the sweep spec has that
   field, else 0 GPUs (the current spec has no such field). Ray sets ``CUDA_VISIBLE_DEVICES``.
 - Interrupt (Ctrl-C / SIGTERM of the sweep): the driver cannot signal a wrapper on another node,
-  so for each running trial it records a stop request in the ledger (like ``gatebook stop``,
-  reason :data:`INTERRUPT_REASON`): the trial's wrapper stops its command and the run ends
-  ``stopped`` (not ``interrupted`` as with local trials). Then ``ray.cancel(ref, force=False)``
-  drops tasks not started yet (and, where Ray delivers it, the task's KeyboardInterrupt forwards
-  SIGINT to its wrapper). ``force=True`` is not used: it kills the Ray worker and would leave the
-  wrapper (in its own session) running unstopped.
+  so for each running trial it records an interrupt request in the ledger (a ``stop`` event with
+  ``interrupt: true``, reason :data:`INTERRUPT_REASON`): the trial's wrapper interrupts its command
+  as a Ctrl-C would and the run ends ``interrupted``, as with local trials. Then
+  ``ray.cancel(ref, force=False)`` drops tasks not started yet (and, where Ray delivers it, the
+  task's KeyboardInterrupt forwards SIGINT to its wrapper). ``force=True`` is not used: it kills
+  the Ray worker and would leave the wrapper (in its own session) running unstopped.
 - The ``python`` of the wrapper is the Ray worker's interpreter (which must have gatebook), and the
   sweep file's directory must exist on every node (a shared filesystem).
 """
@@ -163,12 +163,15 @@ class RayLauncher:
             self.ray.shutdown()
 
     # -- the launcher protocol of SweepRunner
-    def start(self, state: TrialState, cmd: list[str], env: dict[str, str]) -> None:
-        assert self._remote is not None, "connect() first"
-        # cmd[0] is this machine's python: the task uses its node's interpreter instead
-        state.handle = self._remote.remote(list(cmd[1:]), dict(env), str(self.plan.workdir))
+    def start(self, state: TrialState, opts: Any) -> None:
+        from gatebook.sweep.runner import wrapper_argv
 
-    def poll(self, state: TrialState) -> tuple[int, str, str] | None:
+        assert self._remote is not None, "connect() first"
+        # argv[0] is this machine's python: the task uses its node's interpreter instead
+        env = {"GATEBOOK_STORE": opts.store, **dict(opts.env)}
+        state.handle = self._remote.remote(wrapper_argv(opts)[1:], env, str(opts.cwd or self.plan.workdir))
+
+    def poll(self, state: TrialState) -> dict[str, Any] | None:
         ray = self.ray
         ready, _ = ray.wait([state.handle], timeout=0)
         if not ready:
@@ -177,7 +180,7 @@ class RayLauncher:
             res = ray.get(state.handle)
         except Exception as exc:  # cancelled, worker died, node lost: the ledger says what happened
             return self._from_ledger(state, exc)
-        return int(res["exit_code"]), str(res["stdout"]), str(res["stderr"])
+        return wrapper_document(int(res["exit_code"]), str(res["stdout"]), str(res["stderr"]))
 
     def interrupt(self, states: Sequence[TrialState]) -> None:
         from gatebook.gates.live import record_stop
@@ -186,7 +189,7 @@ class RayLauncher:
             run_id = state.run_id or self._run_id_of(state)
             if run_id is not None:
                 try:
-                    record_stop(self.store, run_id, INTERRUPT_REASON, by=INTERRUPTER)
+                    record_stop(self.store, run_id, INTERRUPT_REASON, by=INTERRUPTER, interrupt=True)
                 except Exception as exc:  # the ledger is busy: cancelling is all that is left
                     self.say(f"warning: could not record the stop of {state.name}: {exc}")
             if state.handle is not None:
@@ -210,15 +213,29 @@ class RayLauncher:
         runs = self._runs_of(state)
         return runs[-1].id if runs else None
 
-    def _from_ledger(self, state: TrialState, exc: BaseException) -> tuple[int, str, str]:
+    def _from_ledger(self, state: TrialState, exc: BaseException) -> dict[str, Any]:
         """A task without a result: its run's record, as the wrapper's ``--json`` document would be."""
-        import json
-
         message = f"ray task: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         runs = self._runs_of(state)
         if not runs:
-            return 1, "", message
+            return {"error": message, "exit_code": 1}
         run = runs[-1]
-        doc = {"id": run.id, "status": run.status.value, "reason": run.reason or message,
-               "exit_code": run.exit_code}
-        return (run.exit_code if run.exit_code is not None else 1), json.dumps(doc), message
+        return {"id": run.id, "status": run.status.value, "reason": run.reason or message,
+                "exit_code": run.exit_code}
+
+
+def wrapper_document(code: int, out_text: str, err_text: str) -> dict[str, Any]:
+    """The ``--json`` document a wrapper process printed, or ``{"error": ...}`` when it printed none
+    (it did not get to record a run: a bad command line, a crash)."""
+    import json
+
+    text = out_text.strip()
+    if text:
+        try:
+            doc = json.loads(text.splitlines()[-1])
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("status"):
+            return doc
+    lines = [ln for ln in err_text.strip().splitlines() if ln.strip()]
+    return {"error": lines[-1] if lines else f"gatebook run exited {code}", "exit_code": code}

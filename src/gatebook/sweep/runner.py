@@ -2,39 +2,41 @@
 
 :func:`plan_sweep` validates everything (the sweep file, its gates against gatebook.yaml, the
 baseline, the pruner's metric) and works out which trials to run and which to skip (resume)
-before anything starts. :class:`SweepRunner` then starts each trial as a subprocess of the real
-wrapper (``python -m gatebook run --quiet --json ...``) in the sweep file's directory, at most
-``parallel`` at a time (and at most one per GPU when GPUs are given, each trial seeing its GPU
-through ``CUDA_VISIBLE_DEVICES``), shows live progress on stderr, optionally prunes trials that
-are worse than the median of the others at the same step (``prune: {median: ...}``), and on
-SIGINT / SIGTERM forwards SIGINT to every running trial's wrapper and waits for them.
+before anything starts. :class:`SweepRunner` then starts each trial through the wrapper of
+``gatebook run`` (:func:`gatebook.capture.wrapper.run_wrapped`, in a thread of this process: no
+interpreter start-up per trial) in the sweep file's directory, at most ``parallel`` at a time
+(and at most one per GPU when GPUs are given, each trial seeing its GPU through
+``CUDA_VISIBLE_DEVICES``), shows live progress on stderr, optionally prunes trials that are worse
+than the median of the others at the same step (``prune: {median: ...}``), and on SIGINT /
+SIGTERM interrupts every running trial as a Ctrl-C would and waits for them. Each trial's command
+runs in its own process group under a watchdog, so a sweep killed outright takes its running
+commands with it (SIGTERM, then SIGKILL after the grace period) and their runs read as ``lost``.
 
 Trials are found again in the ledger by their tags: every trial run is in the group named after
 the sweep, tagged ``sweep`` and ``trial:<fingerprint>`` (a hash of the command and params), so a
-second ``gatebook sweep run`` skips what already finished or was stopped.
+second ``gatebook sweep run`` skips what already finished or was stopped, runs again what was
+interrupted or lost, and runs failed trials again only with ``--retry-failed``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from gatebook.errors import ConfigError, NotFoundError, UsageError
+from gatebook.errors import ConfigError, GatebookError, NotFoundError, UsageError
 from gatebook.records import RunRecord, RunStatus
 
 SWEEP_TAG = "sweep"
 TRIAL_TAG_PREFIX = "trial:"
 DONE = ("finished", "stopped")  # a trial in one of these states is not run again
-RETRYABLE = ("failed", "interrupted", "lost")  # rerun with --retry-failed
+FAILED = ("failed",)  # run again only with --retry-failed; interrupted and lost trials always are
 TICK = 0.1  # scheduler loop period (s)
 MONITOR_EVERY = 0.5  # progress / pruner period (s)
 PRUNER = "sweep median pruner"
@@ -54,12 +56,9 @@ class TrialState:
     objective: float | None = None
     reason: str | None = None
     gpu: int | None = None
-    proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
-    out: Any = None  # the wrapper's stdout (its --json document), a temp file
-    err: Any = None  # the wrapper's stderr, a temp file
     pruned: bool = False
-    handle: Any = None  # a non-local launcher's handle of the trial (e.g. a Ray ObjectRef)
+    handle: Any = None  # the launcher's handle of the running trial (a thread, a Ray ObjectRef)
 
     @property
     def name(self) -> str:
@@ -219,7 +218,7 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
             prior = existing.get(state.fingerprint)
             if prior is not None:
                 status = prior.status.value
-                if status in DONE or status == "running" or (status in RETRYABLE and not retry_failed):
+                if status in DONE or status == "running" or (status in FAILED and not retry_failed):
                     state.skipped = True
                     state.status = status
                     state.run_id = prior.id
@@ -238,19 +237,38 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
 # -- running ---------------------------------------------------------------------------------------
 
 
-def wrapper_argv(plan: Plan, state: TrialState, argv: Sequence[str]) -> list[str]:
-    """The ``gatebook run`` command line of one trial."""
-    cmd = [sys.executable, "-m", "gatebook", "run", "--quiet", "--json", "--name", f"{plan.name}-{state.name}",
-           "--group", plan.name, "--tag", SWEEP_TAG, "--tag", trial_tag(state.fingerprint)]
-    for tag in plan.spec.tags or []:
-        cmd += ["--tag", str(tag)]
-    if plan.baseline is not None:
-        cmd += ["--parent", plan.baseline.id]
-    for gate in plan.gates:
-        cmd += ["--gate", gate.name]
-    if plan.baseline is not None and any(g.uses_baseline for g in plan.gates):
-        cmd += ["--baseline", plan.baseline.id]
-    return cmd + ["--", *argv]
+def trial_options(plan: Plan, state: TrialState, gpu: int | None = None) -> Any:
+    """The wrapper options of one trial: ``gatebook run --name SWEEP-TRIAL --group SWEEP --tag sweep
+    --tag trial:FP [--parent BASELINE] [--gate G]... [--baseline BASELINE] -- ARGV``, quiet."""
+    from gatebook.capture.wrapper import WrapOptions
+
+    tags = [SWEEP_TAG, trial_tag(state.fingerprint), *[str(t) for t in plan.spec.tags or []]]
+    baseline = plan.baseline.id if plan.baseline is not None else None
+    uses_baseline = baseline is not None and any(g.uses_baseline for g in plan.gates)
+    return WrapOptions(argv=trial_argv(plan, state), name=f"{plan.name}-{state.name}", group=plan.name, tags=tags,
+                       parent=baseline, gates=[g.name for g in plan.gates],
+                       baseline=baseline if uses_baseline else None, store=plan.store_url, echo=False,
+                       cwd=str(plan.workdir), env={"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {})
+
+
+def wrapper_argv(opts: Any) -> list[str]:
+    """The ``python -m gatebook run --quiet --json ...`` command line of wrapper options (for a
+    backend that starts the wrapper as a process of its own); the store and ``opts.env`` go in
+    the environment, ``opts.cwd`` is the directory to start it in."""
+    cmd = [sys.executable, "-m", "gatebook", "run", "--quiet", "--json"]
+    if opts.name:
+        cmd += ["--name", opts.name]
+    if opts.group:
+        cmd += ["--group", opts.group]
+    for tag in opts.tags:
+        cmd += ["--tag", tag]
+    if opts.parent:
+        cmd += ["--parent", opts.parent]
+    for gate in opts.gates:
+        cmd += ["--gate", gate]
+    if opts.baseline:
+        cmd += ["--baseline", opts.baseline]
+    return cmd + ["--", *opts.argv]
 
 
 def trial_argv(plan: Plan, state: TrialState) -> list[str]:
@@ -262,49 +280,49 @@ def trial_argv(plan: Plan, state: TrialState) -> list[str]:
 
 
 class LocalLauncher:
-    """Starts trials as subprocesses of this machine (the default backend).
+    """Runs trials on this machine, each in a thread running the wrapper of ``gatebook run``.
 
-    A launcher has three methods: ``start(state, cmd, env)`` starts the wrapper command line
-    ``cmd`` (with ``env``: the variables the wrapper must see) in the sweep's directory;
-    ``poll(state)`` returns None while the trial runs, then ``(exit code, stdout, stderr)`` of
-    its wrapper; ``interrupt(states)`` asks the running trials' wrappers to stop (SIGINT).
+    A launcher has three methods: ``start(state, opts)`` starts a trial with the wrapper
+    options ``opts`` (:func:`trial_options`); ``poll(state)`` returns None while the trial runs,
+    then the wrapper's result as ``gatebook run --json`` prints it (or ``{"error": LINE}`` when
+    the wrapper could not record a run); ``interrupt(states)`` interrupts the running trials as
+    a Ctrl-C would.
     """
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
 
-    def start(self, state: TrialState, cmd: list[str], env: dict[str, str]) -> None:
-        full = {k: v for k, v in os.environ.items() if k not in ("GATEBOOK_RUN_ID",)}
-        full.update(env)
-        state.out = tempfile.TemporaryFile()
-        state.err = tempfile.TemporaryFile()
-        # own session: a Ctrl-C at the terminal reaches only the sweep, which forwards it once
-        state.proc = subprocess.Popen(cmd, cwd=self.plan.workdir, env=full, stdin=subprocess.DEVNULL,
-                                      stdout=state.out, stderr=state.err, start_new_session=True)
+    def start(self, state: TrialState, opts: Any) -> None:
+        from gatebook.capture.wrapper import WrapControl, run_wrapped
 
-    def poll(self, state: TrialState) -> tuple[int, str, str] | None:
-        if state.proc is None or state.proc.poll() is None:
+        control = WrapControl()
+        opts.control = control
+        box: dict[str, Any] = {}
+
+        def trial() -> None:
+            try:
+                box["doc"] = run_wrapped(opts).to_dict()
+            except GatebookError as exc:  # bad input the plan could not see (e.g. a command not found)
+                box["doc"] = {"error": exc.message, "exit_code": exc.exit_code}
+            except Exception as exc:  # noqa: BLE001 - reported as the trial's error, the sweep goes on
+                box["doc"] = {"error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1}
+
+        thread = threading.Thread(target=trial, name=f"gatebook-trial-{state.name}", daemon=True)
+        state.handle = (thread, control, box)
+        thread.start()
+
+    def poll(self, state: TrialState) -> dict[str, Any] | None:
+        thread, control, box = state.handle
+        if state.run_id is None and control.run_id is not None:
+            state.run_id = control.run_id
+        if thread.is_alive():
             return None
-        texts = []
-        for f in (state.out, state.err):
-            try:
-                f.seek(0)
-                texts.append(f.read().decode("utf-8", "replace"))
-            except (OSError, AttributeError):
-                texts.append("")
-            try:
-                f.close()
-            except (OSError, AttributeError):  # pragma: no cover
-                pass
-        return state.proc.returncode, texts[0], texts[1]
+        return box.get("doc") or {"error": "the trial's wrapper ended without a result", "exit_code": 1}
 
     def interrupt(self, states: Sequence[TrialState]) -> None:
         for state in states:
-            if state.proc is not None and state.proc.poll() is None:
-                try:
-                    os.kill(state.proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+            if state.handle is not None and state.handle[0].is_alive():
+                state.handle[1].interrupt(signal.SIGINT)
 
 
 class SweepRunner:
@@ -368,7 +386,7 @@ class SweepRunner:
                 for state in self.running:
                     ended = self.launcher.poll(state)
                     if ended is not None:
-                        self._finish(state, *ended)
+                        self._finish(state, ended)
                         if free_gpus is not None and state.gpu is not None:
                             free_gpus.append(state.gpu)
                 now = time.monotonic()
@@ -394,38 +412,23 @@ class SweepRunner:
         return self.plan.trials
 
     def _start(self, state: TrialState, gpu: int | None) -> None:
-        argv = trial_argv(self.plan, state)
-        cmd = wrapper_argv(self.plan, state, argv)
-        env = {"GATEBOOK_STORE": self.plan.store_url}
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        opts = trial_options(self.plan, state, gpu)
         state.gpu = gpu
         state.started_at = time.time()
-        self.launcher.start(state, cmd, env)
+        self.launcher.start(state, opts)
         state.status = "running"
         where = f" on GPU {gpu}" if gpu is not None else ""
         self.say(f"{self._counts_prefix()}started {state.name}{where}")
 
-    def _finish(self, state: TrialState, code: int, out_text: str, err_text: str) -> None:
-        doc: dict[str, Any] = {}
-        try:
-            text = out_text.strip()
-            if text:
-                doc = json.loads(text.splitlines()[-1])
-                if not isinstance(doc, dict):
-                    doc = {}
-        except ValueError:
-            doc = {}
-        err_text = err_text.strip()
-        state.exit_code = doc.get("exit_code", code) if doc else code
+    def _finish(self, state: TrialState, doc: dict[str, Any]) -> None:
+        state.exit_code = doc.get("exit_code")
         state.run_id = doc.get("id") or state.run_id
         if doc.get("status"):
             state.status = str(doc["status"])
             state.reason = doc.get("reason")
         else:  # the wrapper did not get to record a run (bad command line, crash)
             state.status = "error"
-            lines = [ln for ln in err_text.splitlines() if ln.strip()]
-            state.reason = lines[-1] if lines else f"gatebook run exited {code}"
+            state.reason = str(doc.get("error") or "the trial's wrapper recorded no run")
         state.objective = self._objective_of(state.run_id)
         detail = f" ({state.reason})" if state.reason and state.status not in ("finished",) else ""
         obj = f", {self.plan.objective} {state.objective:g}" if state.objective is not None else ""
