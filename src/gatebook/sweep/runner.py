@@ -291,6 +291,7 @@ class LocalLauncher:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.ended = threading.Event()  # set when a trial ends: the scheduler starts the next at once
 
     def start(self, state: TrialState, opts: Any) -> None:
         from gatebook.capture.wrapper import WrapControl, run_wrapped
@@ -306,6 +307,8 @@ class LocalLauncher:
                 box["doc"] = {"error": exc.message, "exit_code": exc.exit_code}
             except Exception as exc:  # noqa: BLE001 - reported as the trial's error, the sweep goes on
                 box["doc"] = {"error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1}
+            finally:
+                self.ended.set()
 
         thread = threading.Thread(target=trial, name=f"gatebook-trial-{state.name}", daemon=True)
         state.handle = (thread, control, box)
@@ -315,9 +318,11 @@ class LocalLauncher:
         thread, control, box = state.handle
         if state.run_id is None and control.run_id is not None:
             state.run_id = control.run_id
+        if "doc" in box:  # set before the thread ends (and before ``ended`` wakes the scheduler)
+            return box["doc"]
         if thread.is_alive():
             return None
-        return box.get("doc") or {"error": "the trial's wrapper ended without a result", "exit_code": 1}
+        return {"error": "the trial's wrapper ended without a result", "exit_code": 1}
 
     def interrupt(self, states: Sequence[TrialState]) -> None:
         for state in states:
@@ -383,9 +388,11 @@ class SweepRunner:
                         gpu = free_gpus.pop(0)
                     self._start(pending.pop(0), gpu)
                 # reap what ended
+                reaped = False
                 for state in self.running:
                     ended = self.launcher.poll(state)
                     if ended is not None:
+                        reaped = True
                         self._finish(state, ended)
                         if free_gpus is not None and state.gpu is not None:
                             free_gpus.append(state.gpu)
@@ -397,7 +404,14 @@ class SweepRunner:
                         live_ctx.update(self._status_text())
                 if not self.running and (not pending or self.interrupted):
                     break
-                time.sleep(TICK)
+                if reaped and pending and not self.interrupted:
+                    continue  # a slot is free: start the next trial now
+                ended = getattr(self.launcher, "ended", None)  # a launcher that says when a trial ends
+                if ended is not None:
+                    ended.wait(TICK)
+                    ended.clear()
+                else:
+                    time.sleep(TICK)
             if self.interrupted:
                 for state in pending:
                     state.status = "not started"
