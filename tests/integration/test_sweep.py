@@ -313,3 +313,53 @@ def test_progress_is_a_live_view_on_a_terminal(proj: Path) -> None:
     assert "best val_acc 1.5 (lr-0.5)" in screen
     assert "gatebook:" not in screen  # the plain-line form is for logs, not terminals
     assert "val_acc" in out  # the ranked table on stdout
+
+
+CFG_TRAIN = textwrap.dedent("""\
+    import argparse, json, yaml
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", required=True)
+    cfg = yaml.safe_load(open(p.parse_args().config))
+    for epoch in range(1, cfg["epochs"] + 1):
+        acc = round(cfg["optim"]["lr"] * epoch, 4)
+        print("gatebook: " + json.dumps({"epoch": epoch, "val_acc": acc}), flush=True)
+    """)
+
+
+def test_a_config_file_sweep_of_named_variants_against_a_baseline(proj: Path) -> None:
+    """The seeds' numbered experiments: named variants overriding keys of a config file, each a
+    child of the baseline run, ranked against it."""
+    write_script(proj, "cfgtrain.py", CFG_TRAIN)
+    (proj / "base.yaml").write_text("epochs: 3\noptim:\n  lr: 0.1\n  momentum: 0.9\n")
+    base = gb("run", "--name", "base", "--", PY, "cfgtrain.py", "--config", "base.yaml", cwd=proj)
+    assert base.returncode == 0, base.stderr
+    write_sweep(proj, textwrap.dedent("""\
+        name: cf
+        command: python cfgtrain.py --config {config}
+        config: base.yaml
+        baseline: base
+        objective: val_acc
+        list:
+          - {name: exp1-small, optim.lr: 0.2}
+          - {name: exp2-big, optim.lr: 0.4, epochs: 2}
+        """))
+    doc = gb_json("sweep", "run", "sweep.yaml", cwd=proj, timeout=120)
+    trials = {t["name"]: t for t in doc["trials"]}
+    assert set(trials) == {"exp1-small", "exp2-big"}
+    assert all(t["status"] == "finished" for t in trials.values()), doc["trials"]
+    assert trials["exp1-small"]["objective"] == pytest.approx(0.6)  # 0.2 x 3 epochs
+    assert trials["exp2-big"]["objective"] == pytest.approx(0.8)  # 0.4 x 2 epochs
+    # each trial read its own copy of the config: the overridden keys changed, the rest kept
+    import yaml
+
+    copy = yaml.safe_load((proj / ".gatebook" / "sweeps" / "cf" / "configs" / "exp2-big.yaml").read_text())
+    assert copy == {"epochs": 2, "optim": {"lr": 0.4, "momentum": 0.9}}
+    base_id = gb_json("show", "base", cwd=proj)["id"]
+    for t in trials.values():
+        assert gb_json("show", t["run_id"], cwd=proj)["parent"]["id"] == base_id
+    ranking = doc["ranking"]
+    assert ranking["baseline"]["id"] == base_id
+    rows = ranking["runs"]  # ranked by val_acc, the baseline among them, marked
+    assert [r["id"] for r in rows] == [trials["exp2-big"]["run_id"], trials["exp1-small"]["run_id"], base_id]
+    assert [r["baseline"] for r in rows] == [False, False, True]
+    assert rows[0]["metrics"]["val_acc"]["delta"] == pytest.approx(0.8 - 0.3)
