@@ -91,9 +91,9 @@ section "run 3: lr-0.5-stdout (no gatebook import: JSON lines on stdout only)"
 
 section "run 4: lr-0.002 (the epoch-2 gate fails: stopped live)"
 # gatebook run exits 1 here: the command stopped cleanly (exit 0), but a gate stopped it.
-# --epoch-time 0.25 paces the epochs like a bigger model's (40 epochs would take 10 s), so the
+# --epoch-time 0.25 paces the epochs like a bigger model's (20 epochs would take 5 s), so the
 # gate stops a run still in progress: the whole digits training takes well under a second.
-"$GB" run --name lr-0.002 --parent baseline --tag demo --gate epoch2 -- "$PY" train.py --lr 0.002 --epochs 40 --epoch-time 0.25 --log api \
+"$GB" run --name lr-0.002 --parent baseline --tag demo --gate epoch2 -- "$PY" train.py --lr 0.002 --epochs 20 --epoch-time 0.25 --log api \
   || echo "(gatebook run exited $?: stopped by the gate)"
 
 section "gatebook gate: the variants against the baseline"
@@ -127,12 +127,12 @@ via gb.init(config=args)), the live output and per-epoch metrics.
 and a summary); `lr-0.5-stdout` never imports gatebook -- it just prints
 `gatebook: {...}` lines, which the wrapper parses. Both variants name `baseline` as
 their parent. `lr-0.002` failed the live gate `epoch2` (val_acc >= 0.80 @ epoch 2): gatebook
-stopped it at epoch 2 (it saved its checkpoint first: train.py polls gb.should_stop()), and
+stopped it right after epoch 2 (it saved its checkpoint first: train.py polls gb.should_stop()), and
 `gatebook triage` named the playbook's next fix, which `--apply` ran as the child
 `lr-0.002-lr-0.05`. `gatebook gate RUN --gate promotion` judged the variants against the
 baseline (exit 0 PASS / 1 FAIL, `--json` for scripts); `gatebook compare` puts them side by side
 with deltas; `gatebook sweep run sweep.yaml` ran a 4-trial grid two at a time (lr 0.002 stopped
-at epoch 2 by the same gate) and ranked it; CHANGELOG.md and report.html were written from the ledger. Everything lives in
+after epoch 2 by the same gate) and ranked it; CHANGELOG.md and report.html were written from the ledger. Everything lives in
 demo-project/.gatebook/ledger.db; try `cd demo-project && ../.venv/bin/gatebook show baseline --json`.
 EOF
 

@@ -15,7 +15,7 @@ Examples:
   gatebook run --name baseline -- python train.py --lr 0.1
   gatebook run --name wider -- python train.py --hidden 128
   gatebook run --name big-lr -- python train.py --lr 0.5 --log stdout
-  gatebook run --name slow --gate epoch2 -- python train.py --lr 0.002 --epochs 40 --epoch-time 0.25
+  gatebook run --name slow --gate epoch2 -- python train.py --lr 0.002 --epochs 20 --epoch-time 0.25
 
 The whole training takes well under a second, faster than any live gate could react; a run
 meant to be stopped mid-way (the demo's lr 0.002) paces its epochs with --epoch-time.

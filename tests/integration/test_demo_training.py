@@ -132,17 +132,17 @@ def test_stdout_mode_does_not_import_gatebook(tmp_path: Path) -> None:
 
 
 def test_the_demo_variant_that_misses_epoch_2_is_stopped_and_saves_its_checkpoint(workdir: Path) -> None:
-    """The demo's stopped run: the epoch-2 gate of demo.sh, lr 0.002, 40 epochs paced at 0.25 s."""
+    """The demo's stopped run: the epoch-2 gate of demo.sh, lr 0.002, 20 epochs paced at 0.25 s."""
     (workdir / "gatebook.yaml").write_text(
         "gates:\n  epoch2:\n    on_fail: stop\n    checks: ['val_acc >= 0.80 @ epoch 2']\n"
         "    playbook:\n      fixes: [{name: 'lr 0.05', set: {lr: 0.05}}]\n")
     proc = _gb(workdir, "run", "--name", "slow", "--gate", "epoch2", "--", sys.executable, "train.py",
-               "--lr", "0.002", "--epochs", "40", "--epoch-time", "0.25", "--log", "api", timeout=120)
+               "--lr", "0.002", "--epochs", "20", "--epoch-time", "0.25", "--log", "api", timeout=120)
     assert proc.returncode == 1, proc.stderr  # the script exited 0; the gate made the run a failure
     assert "stopping after epoch" in proc.stdout and "saved outputs/" in proc.stdout
     run = _show(workdir, "slow")
     assert run["status"] == "stopped" and run["reason"].startswith("gate epoch2: val_acc 0.175")
-    assert 2 <= run["metrics"]["val_acc"]["last_step"] < 40
+    assert 2 <= run["metrics"]["val_acc"]["last_step"] < 20
     assert [a["kind"] for a in run["artifacts"]].count("checkpoint") == 1
     tri = _gb(workdir, "triage", "slow", "--json")
     assert json.loads(tri.stdout)["advice"][0]["next_fix"]["name"] == "lr 0.05"
