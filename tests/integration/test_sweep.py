@@ -260,31 +260,61 @@ def test_a_killed_sweep_leaves_no_trial_running_unrecorded_and_resumes(proj: Pat
     assert sorted(t["status"] for t in doc["trials"]) == ["finished"] * 3 and doc["counts"]["skipped"] == 0
 
 
-GPU_SCRIPT = textwrap.dedent("""\
-    import json, os, sys, time
-    gpu = int(os.environ["CUDA_VISIBLE_DEVICES"])
-    print("gatebook: " + json.dumps({"epoch": 1, "gpu": gpu}), flush=True)
+# Logs when it started and ended (t0, t1) and its GPUs (CUDA_VISIBLE_DEVICES "2,3" -> 23, unset -> -1).
+TIMED = textwrap.dedent("""\
+    import json, os, time
+    t0 = time.time()
+    dev = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    print("gatebook: " + json.dumps({"epoch": 1, "t0": t0, "gpu": int(dev.replace(",", "")) if dev else -1}),
+          flush=True)
     time.sleep(0 if os.path.exists("hurry") else 0.8)
+    print("gatebook: " + json.dumps({"epoch": 2, "t1": time.time()}), flush=True)
     """)
 
 
-def test_gpus_give_each_running_trial_a_device_of_its_own(proj: Path) -> None:
-    write_script(proj, "gpu.py", GPU_SCRIPT)
-    write_sweep(proj, "name: gp\ncommand: python gpu.py {i}\nparallel: 4\ngrid:\n  i: [1, 2, 3, 4, 5]\n")
-    doc = gb_json("sweep", "run", "sweep.yaml", "--gpus", "0,1", cwd=proj, timeout=120)
-    assert doc["counts"]["finished"] == 5
-    runs = {r["id"]: r for r in group_runs(proj, "gp")}
-    spans = []
+def timed_trials(proj: Path, doc: dict) -> list[tuple[float, float, int, str]]:
+    """(start, end, gpu metric, CUDA_VISIBLE_DEVICES recorded) of each trial of a TIMED sweep."""
+    out = []
     for t in doc["trials"]:
         shown = gb_json("show", t["run_id"], cwd=proj)
-        gpu = shown["metrics"]["gpu"]["last"]
-        assert shown["env"]["variables"]["CUDA_VISIBLE_DEVICES"] == str(int(gpu))
-        spans.append((runs[t["run_id"]]["created_at"], runs[t["run_id"]]["ended_at"], gpu))
-    assert {g for *_, g in spans} == {0, 1}  # both devices used, --parallel 4 capped at 2 GPUs
-    for i, (a0, a1, ga) in enumerate(spans):  # trials that ran at the same time had different GPUs
-        for b0, b1, gb_ in spans[i + 1:]:
-            if a0 < b1 and b0 < a1:
-                assert ga != gb_, spans
+        m = shown["metrics"]
+        out.append((m["t0"]["last"], m["t1"]["last"], int(m["gpu"]["last"]),
+                    shown["env"]["variables"].get("CUDA_VISIBLE_DEVICES", "")))
+    return out
+
+
+def overlapping(spans: list[tuple[float, float, int, str]]) -> list[tuple[int, int]]:
+    return [(i, j) for i, a in enumerate(spans) for j, b in enumerate(spans) if i < j and a[0] < b[1] and b[0] < a[1]]
+
+
+def test_gpus_give_each_running_trial_a_device_of_its_own(proj: Path) -> None:
+    write_script(proj, "timed.py", TIMED)
+    write_sweep(proj, "name: gp\ncommand: python timed.py {i}\nparallel: 4\ngrid:\n  i: [1, 2, 3, 4, 5]\n")
+    doc = gb_json("sweep", "run", "sweep.yaml", "--gpus", "0,1", cwd=proj, timeout=120)
+    assert doc["counts"]["finished"] == 5
+    spans = timed_trials(proj, doc)
+    assert all(env == str(gpu) for _, _, gpu, env in spans)  # the command saw what was recorded
+    assert {gpu for *_, gpu, _ in spans} == {0, 1}  # both devices used, --parallel 4 capped at 2 GPUs
+    pairs = overlapping(spans)
+    assert pairs  # trials did run side by side...
+    assert all(spans[i][2] != spans[j][2] for i, j in pairs)  # ...each on its own GPU
+
+
+def test_a_trial_can_ask_for_several_gpus(proj: Path) -> None:
+    write_script(proj, "timed.py", TIMED)
+    write_sweep(proj, "name: g2\ncommand: python timed.py {i}\nparallel: 4\nresources: {gpus: 2}\n"
+                      "grid:\n  i: [1, 2, 3, 4]\n")
+    doc = gb_json("sweep", "run", "sweep.yaml", "--gpus", "0,1,2,3", cwd=proj, timeout=120)
+    assert doc["counts"]["finished"] == 4
+    spans = timed_trials(proj, doc)
+    assert {env for *_, env in spans} == {"0,1", "2,3"}  # two GPUs each, from the --gpus pool
+    pairs = overlapping(spans)
+    assert pairs and all(spans[i][3] != spans[j][3] for i, j in pairs)
+    # half a GPU per trial is for a scheduler that shares GPUs (Ray): one line, exit 2, nothing run
+    write_sweep(proj, "name: g3\ncommand: python timed.py {i}\nresources: {gpus: 0.5}\ngrid:\n  i: [1]\n")
+    err = one_line_error(gb("sweep", "run", "sweep.yaml", "--gpus", "0,1", cwd=proj), 2)
+    assert "resources.gpus 0.5" in err and "--backend ray" in err
+    assert group_runs(proj, "g3") == []
 
 
 def test_progress_is_a_live_view_on_a_terminal(proj: Path) -> None:

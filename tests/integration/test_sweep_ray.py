@@ -17,7 +17,9 @@ from typing import Iterator
 import pytest
 
 from tests.helpers import PY, env_with, gb, one_line_error
-from tests.integration.test_sweep import GATEBOOK_YAML, TRAIN, group_runs, sweep_yaml, write_sweep
+from tests.integration.test_sweep import (
+    GATEBOOK_YAML, TIMED, TRAIN, group_runs, overlapping, sweep_yaml, timed_trials, write_sweep,
+)
 
 import ray  # noqa: F401,E402  (the dev extra installs it: a missing Ray fails here, never skips)
 
@@ -159,6 +161,29 @@ def test_ctrl_c_interrupts_the_ray_trials(tmp_path: Path, ray_address: str) -> N
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
     assert sorted(t["status"] for t in doc["trials"]) == ["finished"] * 3 and doc["counts"]["skipped"] == 0
+
+
+def test_ray_tasks_get_the_resources_the_sweep_asks_for(tmp_path: Path, ray_address: str) -> None:
+    proj = _proj(tmp_path / "res")
+    (proj / "timed.py").write_text(TIMED)
+    # 2 CPUs per trial on a 2-CPU cluster: Ray runs one trial at a time even with parallel 2
+    write_sweep(proj, "name: res\ncommand: python timed.py {i}\nparallel: 2\nresources: {cpus: 2}\n"
+                      "grid:\n  i: [1, 2]\n")
+    proc = subprocess.run([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json", "--backend", "ray",
+                           "--address", ray_address], cwd=proj, env=env_with(**RAY_ENV), capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 CPU and 0 GPU per trial" in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["counts"]["finished"] == 2
+    assert overlapping(timed_trials(proj, doc)) == []
+    # a GPU the cluster does not have: refused before anything starts, not queued forever
+    write_sweep(proj, sweep_yaml(name="nogpu", lrs="[0.4]", extra="resources: {gpus: 1}\n"))
+    bad = subprocess.run([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--backend", "ray", "--address",
+                          ray_address], cwd=proj, env=env_with(**RAY_ENV), capture_output=True, text=True, timeout=120)
+    err = one_line_error(bad, 2)
+    assert "1 GPU" in err and "no node" in err, err
+    assert group_runs(proj, "nogpu") == []
 
 
 def test_without_ray_the_backend_is_a_one_line_error(tmp_path: Path) -> None:

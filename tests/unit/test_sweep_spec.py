@@ -144,8 +144,12 @@ def test_fingerprint_is_stable_and_tells_trials_apart(tmp_path: Path) -> None:
 
 
 def test_optional_fields(tmp_path: Path) -> None:
-    spec = load_sweep(write(tmp_path, GRID + 'gpus: "0,1"\ntags: [lr]\nprune: {median: {metric: val_loss}}\n'))
+    spec = load_sweep(write(tmp_path, GRID + 'gpus: "0,1"\ntags: [lr]\nprune: {median: {metric: val_loss}}\n'
+                                             'resources: {cpus: 2, gpus: 0.5}\n'))
     assert spec.gpus == [0, 1] and spec.tags == ["lr"]
+    assert (spec.resources.cpus, spec.resources.gpus) == (2, 0.5)
+    default = load_sweep(write(tmp_path, GRID, "d.yaml")).resources
+    assert (default.cpus, default.gpus) == (1, 0)
     assert spec.prune is not None and (spec.prune.median.metric, spec.prune.median.warmup,
                                        spec.prune.median.min_trials) == ("val_loss", 1, 3)
 
@@ -260,6 +264,10 @@ def test_write_trial_config_creates_sections(tmp_path: Path) -> None:
     ("command: python t.py --a {a}\ngrid: {a: [1], config: [2]}\n", 2, "grid.config", "reserved"),
     ("command: python t.py --a {a}\ngrid: {a: [1]}\ngpus: \"0,x\"\n", 3, "gpus", "GPU indexes"),
     ("command: python t.py --a {a}\nconfig: missing.yaml\ngrid: {a: [1]}\n", 2, "config", "not found"),
+    ("command: python t.py --a {a}\ngrid: {a: [1]}\nresources: {cpu: 2}\n", 3, "resources.cpu", "unknown field"),
+    ("command: python t.py --a {a}\ngrid: {a: [1]}\nresources: {gpus: -1}\n", 3, "resources.gpus",
+     "greater than or equal to 0"),
+    ("command: python t.py --a {a}\ngrid: {a: [1]}\nresources: {cpus: 0}\n", 3, "resources.cpus", "greater than 0"),
 ])
 def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str, words: str) -> None:
     message = error(tmp_path, text)

@@ -98,9 +98,6 @@ def execute_plan(plan: Any, store: Any, *, as_json: bool, backend: str = "local"
 
         skipped = [t for t in plan.trials if t.skipped]
         todo = len(plan.trials) - len(skipped)
-        say(f"sweep {plan.name}: {len(plan.trials)} trials, {todo} to run, {len(skipped)} skipped "
-            f"(already {', '.join(sorted({t.status for t in skipped}))})" if skipped else
-            f"sweep {plan.name}: {len(plan.trials)} trials, parallel {plan.parallel}")
         launcher = None
         if backend == "ray":
             from gatebook.sweep.ray_backend import RayLauncher
@@ -109,7 +106,10 @@ def execute_plan(plan: Any, store: Any, *, as_json: bool, backend: str = "local"
         runner = SweepRunner(plan, store, say=say, live=live, console=err, launcher=launcher)
         try:
             if launcher is not None and todo:
-                launcher.connect()
+                launcher.connect()  # a cluster that cannot be reached or run a trial: one line, exit 2
+            say(f"sweep {plan.name}: {len(plan.trials)} trials, {todo} to run, {len(skipped)} skipped "
+                f"(already {', '.join(sorted({t.status for t in skipped}))})" if skipped else
+                f"sweep {plan.name}: {len(plan.trials)} trials, parallel {plan.parallel}")
             trials = runner.run()
         finally:
             if launcher is not None:

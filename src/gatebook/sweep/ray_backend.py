@@ -7,8 +7,9 @@ returns the wrapper's exit code and output (its ``--json`` document). So runs, l
 pruning (a ``stop`` event in the ledger) work as with local trials. The scheduler loop, progress,
 pruner and result are :class:`gatebook.sweep.runner.SweepRunner`'s; only the launcher differs.
 
-- Resources: each task asks for 1 CPU and ``gpus_per_trial`` GPUs when the sweep spec has that
-  field, else 0 GPUs (the current spec has no such field). Ray sets ``CUDA_VISIBLE_DEVICES``.
+- Resources: each task asks for the sweep file's ``resources: {cpus, gpus}`` (default 1 CPU, no
+  GPU; fractions allowed). Ray sets ``CUDA_VISIBLE_DEVICES``. A request no node of the cluster can
+  meet is refused at connect time (exit 2) instead of queueing forever.
 - Interrupt (Ctrl-C / SIGTERM of the sweep): the driver cannot signal a wrapper on another node,
   so for each running trial it records an interrupt request in the ledger (a ``stop`` event with
   ``interrupt: true``, reason :data:`INTERRUPT_REASON`): the trial's wrapper interrupts its command
@@ -32,7 +33,6 @@ from gatebook.sweep.runner import Plan, TrialState
 
 GRACE = 20.0  # seconds a task waits for its interrupted wrapper before insisting
 POLL = 0.1  # the task's wrapper poll period (s): lets a cancel's KeyboardInterrupt in
-CPUS_PER_TRIAL = 1
 INTERRUPT_REASON = "sweep interrupted"
 INTERRUPTER = "gatebook sweep (ray backend)"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
@@ -122,8 +122,8 @@ class RayLauncher:
         self.store = store
         self.address = address
         self.say = say or (lambda line: None)
-        self.num_cpus = CPUS_PER_TRIAL
-        self.num_gpus = float(getattr(plan.spec, "gpus_per_trial", None) or 0)
+        self.num_cpus = float(plan.spec.resources.cpus)
+        self.num_gpus = float(plan.spec.resources.gpus)
         self._remote: Any = None
         self.connected = False
         self.nodes = 0
@@ -148,14 +148,27 @@ class RayLauncher:
             raise ConfigError(f"--backend ray: cannot start or reach {where}: {type(exc).__name__}: {exc}",
                               hint="check --address / RAY_ADDRESS and that the cluster is up") from None
         self.connected = True
-        self.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        self.nodes = len(alive)
+        self._check_fits([dict(n.get("Resources") or {}) for n in alive])
         address = self.address or os.environ.get("RAY_ADDRESS")
         if self.plan.store_url.startswith("sqlite:") and (self.nodes > 1 or not is_local_address(address)):
             self.say(f"warning: the ledger is SQLite ({self.plan.store_url}) but the Ray cluster "
                      f"{'has ' + str(self.nodes) + ' nodes' if self.nodes > 1 else 'is at ' + str(address)}: "
                      "trials on other machines cannot reach it; use a PostgreSQL store (--store postgresql://...)")
         self._remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)(run_trial)
-        self.say(f"ray: {self.nodes} node(s), {self.num_cpus} CPU and {self.num_gpus:g} GPU per trial")
+        self.say(f"ray: {self.nodes} node(s), {self.num_cpus:g} CPU and {self.num_gpus:g} GPU per trial")
+
+    def _check_fits(self, nodes: list[dict[str, float]]) -> None:
+        """ConfigError (exit 2) when no node has the CPUs and GPUs a trial asks for: Ray would
+        queue such a task forever."""
+        if any(n.get("CPU", 0) >= self.num_cpus and n.get("GPU", 0) >= self.num_gpus for n in nodes):
+            return
+        big = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+        raise ConfigError(f"--backend ray: each trial asks for {self.num_cpus:g} CPU and {self.num_gpus:g} GPU, and "
+                          f"no node of the Ray cluster has that (the largest has {big.get('CPU', 0):g} CPU, "
+                          f"{big.get('GPU', 0):g} GPU)",
+                          hint="lower resources: in the sweep file, or add a node that has them")
 
     def close(self) -> None:
         if self.connected:

@@ -55,7 +55,7 @@ class TrialState:
     exit_code: int | None = None
     objective: float | None = None
     reason: str | None = None
-    gpu: int | None = None
+    gpus: list[int] | None = None  # the GPUs of this machine the trial was given (--gpus)
     started_at: float = 0.0
     pruned: bool = False
     handle: Any = None  # the launcher's handle of the running trial (a thread, a Ray ObjectRef)
@@ -92,6 +92,7 @@ class Plan:
     trials: list[TrialState]
     prune: MedianPrune | None = None
     retry_failed: bool = False
+    gpus_per_trial: int = 1  # how many of ``gpus`` each trial takes (resources.gpus, at least 1)
 
     @property
     def name(self) -> str:
@@ -198,7 +199,17 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
             raise UsageError("--gpus is empty")
         if len(set(gpu_list)) != len(gpu_list):
             raise UsageError(f"--gpus lists a GPU twice: {','.join(map(str, gpu_list))}")
-        n_parallel = min(n_parallel, len(gpu_list))
+        asked = float(spec.resources.gpus)
+        if asked != int(asked):
+            raise UsageError(f"{spec_path.name}: resources.gpus {asked:g}: the local runner gives each trial whole "
+                             "GPUs of --gpus", hint="use a whole number, or --backend ray, which shares GPUs")
+        per_trial = max(1, int(asked))
+        if per_trial > len(gpu_list):
+            raise UsageError(f"{spec_path.name}: resources.gpus {per_trial} but --gpus gives {len(gpu_list)}",
+                             hint="list more GPUs or ask for fewer per trial")
+        n_parallel = min(n_parallel, len(gpu_list) // per_trial)
+    else:
+        per_trial = 1
 
     trials = list(spec.trials())
     if not trials:
@@ -230,14 +241,14 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
         raise
     plan = Plan(spec=spec, spec_path=spec_path, workdir=workdir, store_url=proj.store_url, pconf=pconf,
                 gates=gates, baseline=baseline, parallel=n_parallel, gpus=gpu_list, trials=states, prune=prune,
-                retry_failed=retry_failed)
+                retry_failed=retry_failed, gpus_per_trial=per_trial)
     return plan, store
 
 
 # -- running ---------------------------------------------------------------------------------------
 
 
-def trial_options(plan: Plan, state: TrialState, gpu: int | None = None) -> Any:
+def trial_options(plan: Plan, state: TrialState, gpus: Sequence[int] | None = None) -> Any:
     """The wrapper options of one trial: ``gatebook run --name SWEEP-TRIAL --group SWEEP --tag sweep
     --tag trial:FP [--parent BASELINE] [--gate G]... [--baseline BASELINE] -- ARGV``, quiet."""
     from gatebook.capture.wrapper import WrapOptions
@@ -248,7 +259,8 @@ def trial_options(plan: Plan, state: TrialState, gpu: int | None = None) -> Any:
     return WrapOptions(argv=trial_argv(plan, state), name=f"{plan.name}-{state.name}", group=plan.name, tags=tags,
                        parent=baseline, gates=[g.name for g in plan.gates],
                        baseline=baseline if uses_baseline else None, store=plan.store_url, echo=False,
-                       cwd=str(plan.workdir), env={"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {})
+                       cwd=str(plan.workdir),
+                       env={"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus is not None else {})
 
 
 def wrapper_argv(opts: Any) -> list[str]:
@@ -381,12 +393,13 @@ class SweepRunner:
                     self._forward_sigint()
                 # start what fits
                 while pending and not self.interrupted and len(self.running) < self.plan.parallel:
-                    gpu = None
+                    gpus = None
                     if free_gpus is not None:
-                        if not free_gpus:
+                        if len(free_gpus) < self.plan.gpus_per_trial:
                             break
-                        gpu = free_gpus.pop(0)
-                    self._start(pending.pop(0), gpu)
+                        gpus = free_gpus[:self.plan.gpus_per_trial]
+                        del free_gpus[:self.plan.gpus_per_trial]
+                    self._start(pending.pop(0), gpus)
                 # reap what ended
                 reaped = False
                 for state in self.running:
@@ -394,8 +407,9 @@ class SweepRunner:
                     if ended is not None:
                         reaped = True
                         self._finish(state, ended)
-                        if free_gpus is not None and state.gpu is not None:
-                            free_gpus.append(state.gpu)
+                        if free_gpus is not None and state.gpus is not None and self.plan.gpus is not None:
+                            back = set(free_gpus) | set(state.gpus)  # in the order --gpus gave them
+                            free_gpus = [g for g in self.plan.gpus if g in back]
                 now = time.monotonic()
                 if now - last_monitor >= MONITOR_EVERY:
                     last_monitor = now
@@ -425,13 +439,13 @@ class SweepRunner:
                 signal.signal(sig, handler)
         return self.plan.trials
 
-    def _start(self, state: TrialState, gpu: int | None) -> None:
-        opts = trial_options(self.plan, state, gpu)
-        state.gpu = gpu
+    def _start(self, state: TrialState, gpus: list[int] | None) -> None:
+        opts = trial_options(self.plan, state, gpus)
+        state.gpus = gpus
         state.started_at = time.time()
         self.launcher.start(state, opts)
         state.status = "running"
-        where = f" on GPU {gpu}" if gpu is not None else ""
+        where = f" on GPU {','.join(map(str, gpus))}" if gpus is not None else ""
         self.say(f"{self._counts_prefix()}started {state.name}{where}")
 
     def _finish(self, state: TrialState, doc: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ Three forms of space, exactly one per file::
     gates: [epoch2]                     # declared in gatebook.yaml (optional)
     objective: val_acc                  # ranked by its direction (optional)
     parallel: 2                         # default 1
-    gpus: [0, 1]                        # or "0,1" (optional)
+    gpus: [0, 1]                        # or "0,1" (optional): GPUs of this machine to share out
+    resources: {cpus: 1, gpus: 1}       # per trial (default 1 CPU, 0 GPU; with gpus: at least 1)
     tags: [sweep]
     prune: {median: {metric: val_loss, warmup: 1, min_trials: 3}}
     grid:                               # the product, last key varying fastest
@@ -233,6 +234,15 @@ class MedianPrune(BaseModel):
     min_trials: int = Field(default=3, ge=1)
 
 
+class Resources(BaseModel):
+    """What each trial needs: CPUs and GPUs (fractions allowed; Ray shares a GPU between trials)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(default=1, gt=0)
+    gpus: float = Field(default=0, ge=0)
+
+
 class PruneSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -268,6 +278,7 @@ class SweepSpec(BaseModel):
     objective: str | None = Field(default=None, min_length=1)
     parallel: int = Field(default=1, ge=1)
     gpus: list[int] | None = None
+    resources: Resources = Field(default_factory=Resources)
     tags: list[str] = Field(default_factory=list)
     prune: PruneSpec | None = None
 
