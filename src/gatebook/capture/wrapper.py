@@ -262,6 +262,12 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     try:
         return _record(opts, child, collector, store, proj.store_url, run_id, parent_id, started,
                        config_params, argv_params, settings, interrupted, gating, followers, cwd, env)
+    except BaseException:
+        # recording failed (the ledger went away...): never leave the command running on its own,
+        # even when this wrapper is a thread of a longer-lived process (a sweep)
+        if child.poll() is None:
+            child.stop(opts.stop_grace)
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
