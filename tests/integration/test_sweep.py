@@ -267,7 +267,7 @@ TIMED = textwrap.dedent("""\
     dev = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     print("gatebook: " + json.dumps({"epoch": 1, "t0": t0, "gpu": int(dev.replace(",", "")) if dev else -1}),
           flush=True)
-    time.sleep(0 if os.path.exists("hurry") else 0.8)
+    time.sleep(0 if os.path.exists("hurry") else 1.5)  # long enough that trials started together overlap
     print("gatebook: " + json.dumps({"epoch": 2, "t1": time.time()}), flush=True)
     """)
 
