@@ -97,6 +97,9 @@ def test_sweep_runs_the_grid_in_parallel_gates_stop_and_resume(proj: Path) -> No
     # the ranked table: best val_acc first, the gate's verdict column
     ranking = doc["ranking"]
     assert ranking["sort"] == "val_acc"
+    # no baseline: the trials are peers, no trial is made the baseline and there are no deltas
+    assert ranking["baseline"] is None and not any(r["baseline"] for r in ranking["runs"])
+    assert all(c["delta"] is None for r in ranking["runs"] for c in r["metrics"].values())
     assert [m["key"] for m in ranking["metrics"]][0] == "val_acc"
     names = [r["name"] for r in ranking["runs"]]
     order = [trials[lr]["run_id"] for lr in (0.5, 0.4, 0.3, 0.1)]
@@ -130,6 +133,11 @@ def test_sweep_runs_the_grid_in_parallel_gates_stop_and_resume(proj: Path) -> No
     assert show["ranking"]["gates"][0]["name"] == "epoch2"  # the gates the trials ran with
     shown = gb("sweep", "show", "lrs", cwd=proj)
     assert shown.returncode == 0 and "FAIL" in shown.stdout
+    # the sweep file names the sweep too, and its objective ranks the table
+    by_file = gb_json("sweep", "show", "sweep.yaml", cwd=proj)
+    assert by_file["sweep"] == "lrs" and by_file["ranking"]["sort"] == "val_acc"
+    assert [r["id"] for r in by_file["ranking"]["runs"]] == order
+    assert gb_json("sweep", "status", "sweep.yaml", cwd=proj)["counts"] == status["counts"]
 
 
 def test_retry_failed_reruns_only_the_failed_trial(proj: Path) -> None:

@@ -160,7 +160,7 @@ def _ref(run: RunRecord | None) -> dict[str, Any] | None:
 
 def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence[str] | None = None,
                      baseline: RunRecord | str | None = None, pconf: Any = None, gates: Sequence[str] = (),
-                     sort: str | None = None, cap: int = DEFAULT_CAP) -> Comparison:
+                     sort: str | None = None, cap: int = DEFAULT_CAP, first_as_baseline: bool = True) -> Comparison:
     """Compare ``runs`` (in this order) on ``metrics``.
 
     ``metrics`` None picks the columns: ``metrics.primary`` from the project config, then
@@ -172,7 +172,8 @@ def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence
 
     ``baseline`` (a run or a reference) is the first row; it is added when not among
     ``runs``. None takes the baseline declared by the first of ``gates`` that has one,
-    else the first run. ``gates`` adds one verdict per gate and row, judged like
+    else the first run (else none, with ``first_as_baseline`` false: no deltas; a sweep's
+    trials are peers). ``gates`` adds one verdict per gate and row, judged like
     ``gatebook gate`` with ``baseline`` when it was given (else each gate's own baseline,
     else the comparison's baseline).
     """
@@ -199,9 +200,11 @@ def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence
             except NotFoundError as exc:
                 raise NotFoundError(f"gate {declared.name}'s baseline: {exc.message}", hint=exc.hint) from None
             base_from = f"gate {declared.name}"
-        else:
+        elif first_as_baseline:
             base_run, base_from = runs[0], "first run"
-    ordered = [base_run] + [r for r in runs if r.id != base_run.id]
+        else:
+            base_run, base_from = None, None
+    ordered = runs if base_run is None else [base_run] + [r for r in runs if r.id != base_run.id]
 
     stats = store.metric_stats([r.id for r in ordered])
     keys, source, others = choose_metrics(stats, ordered, explicit=metrics, pconf=pconf, gates=gate_objs,
@@ -211,9 +214,10 @@ def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence
     gate_bases: dict[str, RunRecord | None] = {}
     if gates:
         verdicts, gate_bases = _judge_rows(store, pconf, list(dict.fromkeys(gates)), ordered, stats,
-                                           override=base_run.id if baseline is not None else None,
-                                           fallback=base_run.id)
-    comp = assemble(ordered, stats, keys, baseline_id=base_run.id, direction_of=pconf.metrics.direction,
+                                           override=base_run.id if baseline is not None and base_run else None,
+                                           fallback=base_run.id if base_run is not None else None)
+    comp = assemble(ordered, stats, keys, baseline_id=base_run.id if base_run is not None else None,
+                    direction_of=pconf.metrics.direction,
                     verdicts=verdicts, sort=sort)
     comp.baseline_from = base_from
     comp.metrics_from = source

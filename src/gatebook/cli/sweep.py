@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -137,6 +138,18 @@ def execute_plan(plan: Any, store: Any, *, as_json: bool, backend: str = "local"
     return 130 if runner.interrupted else 0
 
 
+def _sweep_ref(arg: str) -> tuple[str, Any]:
+    """``(name, spec)`` of a sweep given by name, or by its file (then ``spec`` is the loaded
+    file, whose objective and gates ``show`` uses); ``spec`` is None for a name."""
+    path = Path(arg)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file():
+        from gatebook.sweep.spec import load_sweep
+
+        spec = load_sweep(path)
+        return str(spec.name or path.stem), spec
+    return arg, None
+
+
 def _trials_of(store: Any, sweep: str, *, full: bool = False) -> tuple[list[Any], dict[str, int]]:
     from gatebook.errors import NotFoundError
     from gatebook.sweep.runner import latest_by_trial, sweep_runs
@@ -159,10 +172,13 @@ def _trials_of(store: Any, sweep: str, *, full: bool = False) -> tuple[list[Any]
 @store_option
 @json_option
 def status_cmd(sweep: str, as_json: bool) -> int:
-    """Counts by status and each trial's latest run, from the ledger (runs of group SWEEP tagged sweep)."""
+    """Counts by status and each trial's latest run, from the ledger (runs of group SWEEP tagged sweep).
+
+    SWEEP is the sweep's name or its file."""
     from gatebook.cli.common import duration, iso
     from gatebook.sweep.runner import fingerprint_of
 
+    sweep, _spec = _sweep_ref(sweep)
     with open_ledger() as store:
         trials, attempts = _trials_of(store, sweep)
     counts: dict[str, int] = {}
@@ -204,19 +220,24 @@ def status_cmd(sweep: str, as_json: bool) -> int:
 @json_option
 def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort: str | None, baseline: str | None,
              as_json: bool) -> int:
-    """The sweep's ranked table: each trial's latest run, best first, with gate verdicts."""
+    """The sweep's ranked table: each trial's latest run, best first, with gate verdicts.
+
+    SWEEP is the sweep's name or its file; with the file, its objective ranks the table and its
+    gates are the verdict columns (else the gates the trials ran with and metrics.primary)."""
     from gatebook import project
     from gatebook.errors import NotFoundError
     from gatebook.gates.spec import select_gates
     from gatebook.project_config import load_project_config
     from gatebook.sweep.runner import ranking
 
+    sweep, spec = _sweep_ref(sweep)
     proj = project.locate(store_url_flag(), create=False)
     pconf = load_project_config(proj.root)
     with open_ledger() as store:
         trials, _ = _trials_of(store, sweep, full=True)
         supervised = [((r.provenance or {}).get("gatebook") or {}) for r in trials]
-        names = list(gates) or list(dict.fromkeys(g for s in supervised for g in (s.get("gates") or [])
+        ran_with = [g for s in supervised for g in (s.get("gates") or [])]
+        names = list(gates) or list(dict.fromkeys(g for g in (list(spec.gates) if spec else []) + ran_with
                                                   if g in pconf.gates))
         gate_objs = select_gates(pconf.gates, names, pconf.source) if names else []
         base_ref = baseline or next((s.get("baseline") for s in supervised if s.get("baseline")), None)
@@ -229,7 +250,8 @@ def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort:
             except NotFoundError as exc:
                 if baseline:
                     raise NotFoundError(f"--baseline: {exc.message}", hint=exc.hint) from None
-        objective = sort or (metrics[0] if metrics else (pconf.metrics.primary[0] if pconf.metrics.primary else None))
+        objective = sort or (metrics[0] if metrics else (spec.objective if spec is not None and spec.objective else
+                                                          pconf.metrics.primary[0] if pconf.metrics.primary else None))
         comparison = ranking(store, trials, objective=objective, gates=gate_objs, baseline=base, pconf=pconf,
                              metrics=list(metrics) or None, sort=sort)
     if as_json:

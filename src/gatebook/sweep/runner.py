@@ -632,13 +632,13 @@ def ranking(store: Any, runs: Sequence[RunRecord], *, objective: str | None, gat
     sort_key = sort or (objective if objective in have else None)
     try:
         comp = build_comparison(store, runs, metrics=keys, baseline=baseline, pconf=pconf,
-                                gates=tuple(g.name for g in gates), sort=sort_key)
+                                gates=tuple(g.name for g in gates), sort=sort_key, first_as_baseline=False)
     except UsageError:
         if metrics or sort:
             raise
         # no trial logged a metric yet: the table still lists the trials and their status
         comp = build_comparison(store, runs, metrics=None, baseline=baseline, pconf=pconf,
-                                gates=tuple(g.name for g in gates), sort=None)
+                                gates=tuple(g.name for g in gates), sort=None, first_as_baseline=False)
     if comp.sort is None:  # no objective: rank by the first column that has a direction
         from gatebook.analysis.compare import sort_rows
 
