@@ -159,9 +159,11 @@ def test_retry_failed_reruns_only_the_failed_trial(proj: Path) -> None:
     assert max(t["attempts"] for t in st["trials"]) == 2
 
 
-@pytest.mark.parametrize("case", ["placeholder", "gate", "baseline", "missing"])
+@pytest.mark.parametrize("case", ["placeholder", "gate", "baseline", "missing", "command"])
 def test_bad_input_is_one_line_and_starts_nothing(proj: Path, case: str) -> None:
     text = sweep_yaml(name="bad")
+    if case == "command":  # every trial would fail the same way: refused up front
+        text = text.replace("command: python train.py", "command: no-such-program train.py")
     if case == "placeholder":
         text = text.replace("--lr {lr}", "--lr {lr} --wd {wd}")
     elif case == "gate":
@@ -171,7 +173,9 @@ def test_bad_input_is_one_line_and_starts_nothing(proj: Path, case: str) -> None
     if case != "missing":
         write_sweep(proj, text)
     proc = gb("sweep", "run", "sweep.yaml", cwd=proj)
-    one_line_error(proc, 2)
+    err = one_line_error(proc, 2)
+    if case == "command":
+        assert "'no-such-program' is not found" in err
     assert gb_json("ls", "--limit", "0", cwd=proj)["runs"] == []
 
 

@@ -78,7 +78,7 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
 
         import_ray()  # exit 2 (MissingExtraError) before anything is touched
     plan, store = plan_sweep(sweep_file, store_flag=store_url_flag(), parallel=parallel, gpus=_gpus(gpus),
-                             retry_failed=retry_failed)
+                             retry_failed=retry_failed, check_commands=backend == "local")
     return execute_plan(plan, store, as_json=as_json, backend=backend, address=address)
 
 

@@ -164,11 +164,28 @@ def _median_prune(spec: Any, pconf: Any) -> MedianPrune | None:
                        min_trials=int(_get(median, "min_trials", 1) or 1), direction=direction)
 
 
+def _check_commands(trials: Sequence[Any], workdir: Path, sweep_file: str) -> None:
+    """A UsageError when a trial's program is neither on PATH nor an executable file (relative
+    to the sweep's directory): every trial would fail the same way."""
+    import shutil
+
+    for exe in dict.fromkeys(str(t.argv[0]) for t in trials if t.argv):
+        if shutil.which(exe) is not None:
+            continue
+        if os.sep in exe and os.access(workdir / exe, os.X_OK) and (workdir / exe).is_file():
+            continue
+        raise UsageError(f"{sweep_file}: command: {exe!r} is not found (not on PATH, not an executable file)",
+                         hint="check the command's first word, or give its path")
+
+
 def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int | None = None,
-               gpus: Sequence[int] | None = None, retry_failed: bool = False) -> tuple[Plan, Any]:
+               gpus: Sequence[int] | None = None, retry_failed: bool = False,
+               check_commands: bool = True) -> tuple[Plan, Any]:
     """Validate the sweep and decide what to run; returns the plan and the open store.
 
     Raises a GatebookError (exit 2, one line) on any input problem; nothing is started.
+    ``check_commands`` false skips checking that the trials' program exists here (a Ray
+    cluster's nodes may have programs this machine has not).
     """
     from gatebook import project
     from gatebook.gates.spec import select_gates
@@ -214,6 +231,8 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
     trials = list(spec.trials())
     if not trials:
         raise ConfigError(f"{spec_path.name}: the sweep has no trials")
+    if check_commands:
+        _check_commands(trials, workdir, spec_path.name)
     store = open_store(proj.store_url)
     try:
         baseline = None
