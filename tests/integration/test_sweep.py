@@ -351,7 +351,7 @@ def test_progress_is_a_live_view_on_a_terminal(proj: Path) -> None:
     raw = b"".join(chunks).decode("utf-8", "replace")
     assert "\x1b[" in raw  # drawn with terminal control codes, redrawn in place
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
-    assert "sweep tty: 3 done / 0 running / 1 stopped / 0 failed / 0 pending  (of 4)" in screen
+    assert "sweep tty: 3 done / 0 running / 1 stopped / 0 failed / 0 pending (of 4)" in screen
     assert "best val_acc 1.5 (lr-0.5)" in screen
     assert "gatebook:" not in screen  # the plain-line form is for logs, not terminals
     assert "val_acc" in out  # the ranked table on stdout

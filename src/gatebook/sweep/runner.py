@@ -599,23 +599,26 @@ class SweepRunner:
         return f"sweep {self.plan.name} [{ended}/{total}] "
 
     def _status_text(self) -> Any:
+        """The live view: the counts on one line, the best trial so far on the next."""
         from rich.text import Text
 
         c = self.counts()
-        done = c.get("finished", 0)
-        failed = sum(c.get(s, 0) for s in ("failed", "interrupted", "lost", "error"))
+        failed = sum(c.get(s, 0) for s in ("failed", "lost", "error"))
         text = Text()
         text.append(f"sweep {self.plan.name}: ", style="bold")
-        text.append(f"{done} done", style="green")
+        text.append(f"{c.get('finished', 0)} done", style="green")
         text.append(f" / {c.get('running', 0)} running / ")
         text.append(f"{c.get('stopped', 0)} stopped", style="yellow")
         text.append(" / ")
         text.append(f"{failed} failed", style="red" if failed else "")
-        text.append(f" / {c.get('pending', 0)} pending  (of {len(self.plan.trials)})")
+        if c.get("interrupted"):
+            text.append(" / ")
+            text.append(f"{c['interrupted']} interrupted", style="red")
+        text.append(f" / {c.get('pending', 0)} pending (of {len(self.plan.trials)})")
         if self._best is not None and self.plan.objective:
-            text.append(f"  best {self.plan.objective} {self._best[1]:g} ({self._best[0]})", style="bold")
-        if self.interrupted:
-            text.append("  interrupted: waiting for running trials", style="red")
+            text.append(f"\nbest {self.plan.objective} {self._best[1]:g} ({self._best[0]})", style="bold")
+        if self.interrupted and self.running:
+            text.append("\ninterrupted: waiting for the running trials to stop", style="red")
         return text
 
 
