@@ -31,6 +31,8 @@ from gatebook.records import RunStatus
 _lock = threading.RLock()
 _EAGER_FLUSH = 20_000  # queued items that wake the writer before its interval
 _STOP_CHECK = 0.5  # seconds between looks for stop requests, once should_stop() is used
+_SIGNAL_REASON = "SIGTERM"  # the stop reason of a bare signal, until the ledger says more
+_REASON_WAIT = 0.5  # how long stop_reason waits for the ledger to say why a SIGTERM came
 _current: "Run | None" = None
 
 
@@ -126,13 +128,26 @@ class Run:
 
     @property
     def stop_reason(self) -> str | None:
-        """Why :meth:`should_stop` became true (None while it is false)."""
-        return self._stop_reason if self._stop.is_set() else None
+        """Why :meth:`should_stop` became true (None while it is false). A SIGTERM sent by a
+        gate or ``gatebook stop`` comes with a ``stop`` event in the ledger: its reason
+        (``gate epoch2: val_acc 0.17 < 0.80 at epoch 2``) replaces the bare ``SIGTERM``."""
+        if not self._stop.is_set():
+            return None
+        # the sender signals first and records its reason right after: give it half a second
+        deadline = time.monotonic() + _REASON_WAIT
+        while self._stop_reason == _SIGNAL_REASON and not self._closed:
+            self._check_stop_requests()
+            if self._stop_reason != _SIGNAL_REASON or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        return self._stop_reason
 
-    def _request_stop(self, reason: str) -> None:
+    def _request_stop(self, reason: str, *, from_ledger: bool = False) -> None:
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
+        elif from_ledger and self._stop_reason == _SIGNAL_REASON:
+            self._stop_reason = reason  # the signal's own reason, recorded by whoever sent it
 
     def _check_stop_requests(self) -> None:
         try:
@@ -140,7 +155,7 @@ class Run:
         except Exception:  # the ledger is busy: ask again next time
             return
         if events:
-            self._request_stop(str((events[-1].data or {}).get("reason") or "stopped"))
+            self._request_stop(str((events[-1].data or {}).get("reason") or "stopped"), from_ledger=True)
 
     def _put(self, item: tuple[Any, ...]) -> None:
         if self._closed:
@@ -549,7 +564,7 @@ def _make_sigterm_handler(prev: Any) -> Any:
             # already): the training loop polls should_stop() and ends cleanly. A second one
             # ends the process as usual.
             run._sigterms += 1
-            run._request_stop("SIGTERM")
+            run._request_stop(_SIGNAL_REASON)
             return
         if run is not None and not run._closed:
             if callable(prev):

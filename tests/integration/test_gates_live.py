@@ -154,7 +154,8 @@ def test_a_warn_gate_only_records_and_prints(proj: Path) -> None:
 
 def test_should_stop_lets_training_save_a_checkpoint_and_exit_cleanly(proj: Path) -> None:
     proc = run(proj, "--mode", "coop", "--epochs", "8")
-    assert (proj / "checkpoint.pt").read_text() == "epoch 2: SIGTERM"  # stopped at epoch 2, by the gate
+    # stopped at epoch 2, and stop_reason says why: the gate's reason, not the bare SIGTERM
+    assert (proj / "checkpoint.pt").read_text() == "epoch 2: gate epoch2: val_cosine 0.22 < 0.50 at epoch 2"
     assert proc.returncode == 1, proc.stderr  # exited 0 itself, but a gate stopped it
     doc = show(proj, "r")
     assert doc["status"] == "stopped" and doc["exit_code"] == 0
