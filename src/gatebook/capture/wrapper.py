@@ -78,7 +78,11 @@ class WrapControl:
 
 
 def _interrupt(child: Any, interrupted: list[int], signum: int) -> None:
-    """Ctrl-C / SIGTERM / SIGHUP of the wrapper: to the child's group; a second Ctrl-C kills it."""
+    """Ctrl-C / SIGTERM / SIGHUP of the wrapper: to the child's group; a second Ctrl-C kills it.
+    A command that already ended (and left nothing holding its output open) is left alone: its
+    run ends as the command did."""
+    if child.poll() is not None and child.readers_done():
+        return
     if interrupted and signum == signal.SIGINT:
         child.send(signal.SIGKILL)
         return
