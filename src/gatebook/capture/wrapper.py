@@ -253,14 +253,23 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     collector = _Collector(run_id, parsers)
     env = project.env_for_child(proj.store_url, run_id)
     env.update(opts.env)
+    interrupted: list[int] = []
+    # handlers first: a signal that comes while the command starts is held, then forwarded
+    target: list[Any] = []
+    early: list[int] = []
+    previous = _forward_signals(target, early, interrupted)
     try:
         child = Child.start(opts.argv, env=env, cwd=cwd, on_output=collector.on_output, echo=opts.echo,
                             stop_grace=opts.stop_grace)
     except OSError as exc:
+        _restore(previous)
         raise UsageError(f"cannot start {exe}: {exc.strerror or exc}", hint="check the command") from None
-
-    interrupted: list[int] = []
-    previous = _forward_signals(child, interrupted)
+    except BaseException:
+        _restore(previous)
+        raise
+    target.append(child)
+    while early:
+        _interrupt(child, interrupted, early.pop(0))
     if opts.control is not None:
         opts.control._attach(child, interrupted, run_id)
     try:
@@ -273,18 +282,27 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
             child.stop(opts.stop_grace)
         raise
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore(previous)
 
 
-def _forward_signals(child: Any, interrupted: list[int]) -> dict[int, Any]:
-    """Ctrl-C / SIGTERM / SIGHUP go to the child's group; a second Ctrl-C kills it."""
+def _restore(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _forward_signals(target: list[Any], early: list[int], interrupted: list[int]) -> dict[int, Any]:
+    """Ctrl-C / SIGTERM / SIGHUP go to the child's group (``target[0]`` once it is started; until
+    then they wait in ``early``); a second Ctrl-C kills it. Main thread only (no locks here: a
+    handler runs between any two bytecodes of the main thread)."""
     previous: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
         return previous
 
     def handler(signum: int, _frame: Any) -> None:
-        _interrupt(child, interrupted, signum)
+        if not target:
+            early.append(signum)
+            return
+        _interrupt(target[0], interrupted, signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.signal(sig, handler)
