@@ -13,6 +13,7 @@ import subprocess
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +80,17 @@ def write_sweep(proj: Path, text: str, name: str = "sweep.yaml") -> Path:
 
 def group_runs(proj: Path, group: str) -> list[dict]:
     return gb_json("ls", "--group", group, "--limit", "0", cwd=proj)["runs"]
+
+
+def wait_until_running(proj: Path, group: str, n: int = 2, also: Any = lambda: True, timeout: float = 60) -> None:
+    """Wait until ``n`` runs of ``group`` are running in the ledger (and ``also()`` holds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runs = group_runs(proj, group) if (proj / ".gatebook").exists() else []
+        if len([r for r in runs if r["status"] == "running"]) == n and also():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{n} trials of {group} were not running within {timeout} s")
 
 
 def test_sweep_runs_the_grid_in_parallel_gates_stop_and_resume(proj: Path) -> None:
@@ -189,13 +201,8 @@ def test_ctrl_c_interrupts_the_running_trials(proj: Path) -> None:
                                  command="python train.py --lr {lr} --epochs 40 --sleep 0.5"))
     proc = subprocess.Popen([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json"], cwd=proj,
                             env=env_with(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:  # wait until two trials are running and logging
-        runs = group_runs(proj, "cc") if (proj / ".gatebook").exists() else []
-        if len([r for r in runs if r["status"] == "running"]) == 2:
-            break
-        time.sleep(0.3)
-    time.sleep(1.0)
+    wait_until_running(proj, "cc")
+    time.sleep(1.0)  # and logging
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -250,13 +257,7 @@ def test_a_killed_sweep_leaves_no_trial_running_unrecorded_and_resumes(proj: Pat
                                  command="python train.py --lr {lr} --epochs 40 --sleep 0.5"))
     proc = subprocess.Popen([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json"], cwd=proj,
                             env=env_with(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60  # two trials running and recorded
-    while time.time() < deadline:
-        runs = group_runs(proj, "kl") if (proj / ".gatebook").exists() else []
-        if len(commands_running(proj)) == 2 and len([r for r in runs if r["status"] == "running"]) == 2:
-            break
-        time.sleep(0.2)
-    assert len(commands_running(proj)) == 2
+    wait_until_running(proj, "kl", also=lambda: len(commands_running(proj)) == 2)  # running and recorded
     proc.kill()  # SIGKILL: no handler runs, no cleanup
     proc.wait(timeout=30)
     deadline = time.time() + 30  # each trial's watchdog stops its command (SIGTERM, then SIGKILL)

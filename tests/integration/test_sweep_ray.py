@@ -18,7 +18,8 @@ import pytest
 
 from tests.helpers import PY, env_with, gb, one_line_error
 from tests.integration.test_sweep import (
-    GATEBOOK_YAML, TIMED, TRAIN, group_runs, overlapping, sweep_yaml, timed_trials, write_sweep,
+    GATEBOOK_YAML, TIMED, TRAIN, group_runs, overlapping, sweep_yaml, timed_trials, wait_until_running,
+    write_sweep,
 )
 
 import ray  # noqa: F401,E402  (the dev extra installs it: a missing Ray fails here, never skips)
@@ -137,12 +138,8 @@ def test_ctrl_c_interrupts_the_ray_trials(tmp_path: Path, ray_address: str) -> N
     proc = subprocess.Popen([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json", "--backend", "ray",
                              "--address", ray_address], cwd=proj, env=env_with(**RAY_ENV),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:  # two trials running and logging
-        if len([r for r in group_runs(proj, "cc") if r["status"] == "running"]) == 2:
-            break
-        time.sleep(0.3)
-    time.sleep(1.0)
+    wait_until_running(proj, "cc")
+    time.sleep(1.0)  # and logging
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -15,10 +15,10 @@ from gatebook.cli.common import console, emit_json, json_option, open_ledger, st
 def sweep_cmd() -> None:
     """Run a parameter grid as runs in parallel, pruned by gates.
 
-    `sweep run SWEEP.yaml` starts each trial as a `gatebook run` (group = the sweep's name,
-    tags `sweep` and `trial:<fingerprint>`), resumes where a previous run of the sweep left
-    off, and ends with the ranked table. `sweep status NAME` and `sweep show NAME` read the
-    ledger. Every subcommand takes --json.
+    `sweep run SWEEP.yaml` records each trial as a run, as `gatebook run` would (group = the
+    sweep's name, tags `sweep` and `trial:<fingerprint>`), resumes where a previous run of the
+    sweep left off, and ends with the ranked table. `sweep status` and `sweep show` (a sweep's
+    name or file) read the ledger. Every subcommand takes --json.
     """
 
 
@@ -26,14 +26,12 @@ def _gpus(value: str | None) -> list[int] | None:
     if value is None:
         return None
     from gatebook.errors import UsageError
+    from gatebook.sweep.spec import parse_gpus
 
     try:
-        out = [int(p) for p in value.split(",") if p.strip()]
-    except ValueError:
-        raise UsageError(f"--gpus {value!r}: give GPU indices like 0,1,2,3") from None
-    if not out or any(g < 0 for g in out):
-        raise UsageError(f"--gpus {value!r}: give GPU indices like 0,1,2,3")
-    return out
+        return parse_gpus(value)
+    except ValueError as exc:
+        raise UsageError(f"--gpus {value!r}: {exc}") from None
 
 
 def _print_table(comparison: Any) -> None:
@@ -47,10 +45,11 @@ def _print_table(comparison: Any) -> None:
 @sweep_cmd.command("run")
 @click.argument("sweep_file", metavar="SWEEP.yaml", type=click.Path(dir_okay=False))
 @click.option("--parallel", "-j", type=int, metavar="N", help="Trials at once (default: the file's parallel:, else 1).")
-@click.option("--gpus", metavar="LIST", help="GPU indices (0,1,2,3): one trial per GPU, CUDA_VISIBLE_DEVICES set.")
-@click.option("--retry-failed", is_flag=True, help="Rerun trials whose run failed, was interrupted or lost.")
+@click.option("--gpus", metavar="LIST", help="GPU indices (0,1,2,3): each trial gets resources.gpus of them (default 1) in "
+                   "CUDA_VISIBLE_DEVICES.")
+@click.option("--retry-failed", is_flag=True, help="Also rerun trials whose run failed (interrupted and lost ones always are).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where trials run: subprocesses here, or Ray tasks (needs the ray extra).")
+              help="Where trials run: on this machine, or as Ray tasks (needs the ray extra).")
 @click.option("--address", metavar="ADDRESS",
               help="With --backend ray: the cluster (host:port, auto, ray://...); default RAY_ADDRESS, "
                    "else a local Ray started in-process.")
@@ -60,10 +59,10 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
             address: str | None, as_json: bool) -> int:
     """Run the trials of SWEEP.yaml as runs, up to --parallel at once.
 
-    Each trial is `gatebook run --group NAME --tag sweep --tag trial:<fingerprint>` of the
-    trial's command in the sweep file's directory, with the sweep's gates live. Trials already
-    finished or stopped (same fingerprint in the group) are skipped; --retry-failed reruns
-    failed ones. Ctrl-C stops the running trials (interrupted) and exits 130. Everything is
+    Each trial is recorded like `gatebook run --group NAME --tag sweep --tag trial:<fingerprint>`
+    of the trial's command in the sweep file's directory, with the sweep's gates live. Trials
+    already finished or stopped (same fingerprint in the group) are skipped, interrupted or lost
+    ones run again; --retry-failed reruns failed ones. Ctrl-C stops the running trials (interrupted) and exits 130. Everything is
     checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
     --backend ray runs each trial as a Ray task on a cluster (see docs/sweeps.md).
     """
@@ -152,7 +151,7 @@ def _sweep_ref(arg: str) -> tuple[str, Any]:
 
 def _trials_of(store: Any, sweep: str, *, full: bool = False) -> tuple[list[Any], dict[str, int]]:
     from gatebook.errors import NotFoundError
-    from gatebook.sweep.runner import latest_by_trial, sweep_runs
+    from gatebook.sweep.runner import fingerprint_of, latest_by_trial, sweep_runs
 
     runs = sweep_runs(store, sweep, full=full)
     if not runs:
@@ -161,8 +160,8 @@ def _trials_of(store: Any, sweep: str, *, full: bool = False) -> tuple[list[Any]
     latest = latest_by_trial(runs)
     attempts: dict[str, int] = {}
     for r in runs:
-        fp = next((t for t in r.tags if t.startswith("trial:")), "")
-        attempts[fp[len("trial:"):]] = attempts.get(fp[len("trial:"):], 0) + 1
+        fp = fingerprint_of(r) or ""
+        attempts[fp] = attempts.get(fp, 0) + 1
     trials = sorted(latest.values(), key=lambda r: r.created_at)
     return trials, attempts
 

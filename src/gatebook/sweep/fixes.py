@@ -38,34 +38,24 @@ def plan_fixes(store: Any, pconf: Any, run: RunRecord, fixes: Sequence[Any], arg
                gates: Sequence[Any], store_url: str, out_dir: Path, parallel: int = 1) -> Any:
     """The sweep that runs ``fixes`` (untried ones of a playbook) on ``run``'s command."""
     from gatebook.gates.playbook import apply_fix, slug
-    from gatebook.sweep.runner import Plan, TrialState, latest_by_trial, sweep_runs
+    from gatebook.sweep.runner import Plan, TrialState, latest_by_trial, resume, sweep_metrics, sweep_runs
     from gatebook.sweep.spec import Trial
 
     cwd = Path(run.cwd or ".")
     name = f"{slug(run.name or run.id)}-fixes"
-    spec = FixSweep(name=name, objective=_objective(gates), tags=["triage"], parallel=parallel)
+    # ranked by the first metric the gates check
+    objective = next(iter(sweep_metrics(None, gates)), None)
+    spec = FixSweep(name=name, objective=objective, tags=["triage"], parallel=parallel)
     existing = latest_by_trial(sweep_runs(store, name))
     states = []
     for index, fix in enumerate(fixes):
         applied = apply_fix(list(argv), fix, cwd=cwd, out_dir=out_dir, tag=f"{name}-{slug(fix.name)}")
         trial = Trial(index=index, name=slug(fix.name), params=dict(fix.set), argv=list(applied.argv))
         state = TrialState(trial=trial, fingerprint=spec.fingerprint(trial))
-        prior = existing.get(state.fingerprint)
-        if prior is not None and prior.status.value in ("finished", "stopped", "running"):
-            state.skipped, state.status, state.run_id = True, prior.status.value, prior.id
+        # a fix that failed, was interrupted or lost is tried again
+        resume(state, existing.get(state.fingerprint), retry_failed=True)
         states.append(state)
     return Plan(spec=spec, spec_path=cwd / f"{name}.yaml", workdir=cwd, store_url=store_url, pconf=pconf,
                 gates=list(gates), baseline=run, parallel=max(1, min(parallel, len(states) or 1)), gpus=None,
                 trials=states)
 
-
-def _objective(gates: Sequence[Any]) -> str | None:
-    """Rank fixes by the first metric their gates check."""
-    from gatebook.gates.checks import metrics_of
-
-    for gate in gates:
-        for check in gate.checks:
-            keys = metrics_of(check)
-            if keys:
-                return keys[0]
-    return None

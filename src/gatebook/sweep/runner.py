@@ -140,28 +140,27 @@ def latest_by_trial(runs: Sequence[RunRecord]) -> dict[str, RunRecord]:
     return out
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
 def _median_prune(spec: Any, pconf: Any) -> MedianPrune | None:
-    prune = getattr(spec, "prune", None)
-    median = _get(prune, "median")
-    if median is None:
+    prune = getattr(spec, "prune", None)  # a playbook sweep has none
+    if prune is None:
         return None
-    metric = _get(median, "metric")
-    if not metric:
-        raise ConfigError("prune.median needs a metric")
-    direction = pconf.metrics.direction(metric)
+    median = prune.median
+    direction = pconf.metrics.direction(median.metric)
     if direction is None:
-        raise ConfigError(f"prune.median metric {metric!r} has no direction in gatebook.yaml",
+        raise ConfigError(f"prune.median metric {median.metric!r} has no direction in gatebook.yaml",
                           hint="list it under metrics.higher_is_better or metrics.lower_is_better")
-    return MedianPrune(metric=str(metric), warmup=int(_get(median, "warmup", 0) or 0),
-                       min_trials=int(_get(median, "min_trials", 1) or 1), direction=direction)
+    return MedianPrune(metric=median.metric, warmup=median.warmup, min_trials=median.min_trials, direction=direction)
+
+
+def resume(state: TrialState, prior: RunRecord | None, *, retry_failed: bool) -> None:
+    """Mark ``state`` skipped when its trial's latest run ``prior`` needs no new run: finished,
+    stopped or still running, or failed (unless ``retry_failed``). Interrupted and lost ones run."""
+    if prior is None:
+        return
+    status = prior.status.value
+    if status in DONE or status == "running" or (status in FAILED and not retry_failed):
+        state.skipped, state.status, state.run_id = True, status, prior.id
+        state.exit_code, state.reason = prior.exit_code, prior.reason
 
 
 def _check_commands(trials: Sequence[Any], workdir: Path, sweep_file: str) -> None:
@@ -211,11 +210,7 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
     if n_parallel < 1:
         raise UsageError(f"--parallel must be at least 1, not {n_parallel}")
     gpu_list = list(gpus) if gpus is not None else (list(spec.gpus) if spec.gpus else None)
-    if gpu_list is not None:
-        if not gpu_list:
-            raise UsageError("--gpus is empty")
-        if len(set(gpu_list)) != len(gpu_list):
-            raise UsageError(f"--gpus lists a GPU twice: {','.join(map(str, gpu_list))}")
+    if gpu_list is not None:  # checked by parse_gpus (the file's gpus:, --gpus)
         asked = float(spec.resources.gpus)
         if asked != int(asked):
             raise UsageError(f"{spec_path.name}: resources.gpus {asked:g}: the local runner gives each trial whole "
@@ -245,15 +240,7 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
         states = []
         for trial in trials:
             state = TrialState(trial=trial, fingerprint=spec.fingerprint(trial))
-            prior = existing.get(state.fingerprint)
-            if prior is not None:
-                status = prior.status.value
-                if status in DONE or status == "running" or (status in FAILED and not retry_failed):
-                    state.skipped = True
-                    state.status = status
-                    state.run_id = prior.id
-                    state.exit_code = prior.exit_code
-                    state.reason = prior.reason
+            resume(state, existing.get(state.fingerprint), retry_failed=retry_failed)
             states.append(state)
     except BaseException:
         store.close()

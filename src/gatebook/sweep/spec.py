@@ -234,6 +234,25 @@ class MedianPrune(BaseModel):
     min_trials: int = Field(default=3, ge=1)
 
 
+def parse_gpus(value: Any) -> list[int]:
+    """GPU indexes from ``"0,1"``, ``[0, 1]`` or ``0`` (a sweep file's ``gpus:``, ``--gpus``);
+    ValueError saying what is wrong: not integers >= 0, a GPU twice, an empty list."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            raise ValueError(f"give GPU indexes such as [0, 1] or \"0,1\", got {value!r}")
+        value = [int(p) for p in parts]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
+        raise ValueError(f"GPU indexes are integers >= 0, got {_short(value)}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"a GPU is listed twice: {_short(value)}")
+    if not value:
+        raise ValueError("empty list: give GPU indexes or leave gpus out")
+    return value
+
+
 class Resources(BaseModel):
     """What each trial needs: CPUs and GPUs (fractions allowed; Ray shares a GPU between trials)."""
 
@@ -307,21 +326,7 @@ class SweepSpec(BaseModel):
     @field_validator("gpus", mode="before")
     @classmethod
     def _gpus(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            if not all(p.isdigit() for p in parts):
-                raise ValueError(f"give GPU indexes such as [0, 1] or \"0,1\", got {value!r}")
-            value = [int(p) for p in parts]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = [value]
-        if isinstance(value, list):
-            if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
-                raise ValueError(f"GPU indexes are integers >= 0, got {_short(value)}")
-            if len(set(value)) != len(value):
-                raise ValueError(f"a GPU is listed twice: {_short(value)}")
-            if not value:
-                raise ValueError("empty list: give GPU indexes or leave gpus out")
-        return value
+        return value if value is None else parse_gpus(value)
 
     @field_validator("grid")
     @classmethod
