@@ -1,6 +1,10 @@
 """Fixtures shared by the whole suite.
 
-- ``_clean_gatebook_env`` (autouse): every test starts with no ``GATEBOOK_*`` variable set.
+- ``pytest_configure``: every cache a test can touch (``GATEBOOK_CACHE_DIR``, ``XDG_CACHE_HOME``,
+  ``MPLCONFIGDIR``) points into one temp dir made for this session, removed at its end, so
+  nothing left in ``~/.cache`` by an earlier command changes what a test sees.
+- ``_clean_gatebook_env`` (autouse): every test starts with no ``GATEBOOK_*`` variable set but
+  the session's ``GATEBOOK_CACHE_DIR``.
 - ``pg_server`` (session): one real throw-away PostgreSQL server for the whole run.
 - ``pg_url`` (function): a fresh, empty database on that server for each test.
 - ``store_url`` (function, parametrized ``sqlite``/``postgres``): a store URL for each backend.
@@ -10,7 +14,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -23,13 +29,28 @@ if TYPE_CHECKING:
 
 # Read once at import time: the autouse fixture below clears GATEBOOK_* for every test.
 _SKIP_POSTGRES = os.environ.get("GATEBOOK_TEST_SKIP_POSTGRES", "") == "1"
+_SESSION_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every cache at a temp dir of this session (children inherit it)."""
+    root = tempfile.mkdtemp(prefix="gatebook-test-caches-")
+    _SESSION_CACHE.append(root)
+    os.environ["GATEBOOK_CACHE_DIR"] = os.path.join(root, "gatebook")
+    os.environ["XDG_CACHE_HOME"] = os.path.join(root, "xdg")
+    os.environ["MPLCONFIGDIR"] = os.path.join(root, "matplotlib")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for root in _SESSION_CACHE:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
 def _clean_gatebook_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove every GATEBOOK_* variable; tests set what they need."""
+    """Remove every GATEBOOK_* variable but the session's cache dir; tests set what they need."""
     for name in list(os.environ):
-        if name.startswith("GATEBOOK_"):
+        if name.startswith("GATEBOOK_") and name != "GATEBOOK_CACHE_DIR":
             monkeypatch.delenv(name, raising=False)
 
 

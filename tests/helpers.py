@@ -6,14 +6,39 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 PY = sys.executable
+T = TypeVar("T")
+
+#: Set for the whole session by conftest.py (a temp dir); kept in every child's environment.
+SESSION_KEEP = ("GATEBOOK_CACHE_DIR",)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without GATEBOOK_* settings (the session's cache dir kept)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEBOOK_") or k in SESSION_KEEP}
+    env.update(extra)
+    return env
+
+
+def wait_for(cond: Callable[[], T], timeout: float = 60.0, what: str = "condition",
+             interval: float = 0.05) -> T:
+    """Poll ``cond()`` until it returns something truthy (returned); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 def env_with(store_url: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEBOOK_")}
+    env = clean_env()
     if store_url:
         env["GATEBOOK_STORE"] = store_url
     env.update(extra)

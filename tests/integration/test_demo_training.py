@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_PY = REPO / "examples" / "digits" / "train.py"
@@ -28,7 +28,7 @@ def _gatebook() -> list[str]:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEBOOK_")}
+    env = clean_env()
     env["GATEBOOK_STORE"] = f"sqlite:///{tmp_path}/ledger.db"
     env["GIT_CONFIG_NOSYSTEM"] = "1"
     env["GIT_TERMINAL_PROMPT"] = "0"
@@ -125,7 +125,7 @@ def test_stdout_mode_does_not_import_gatebook(tmp_path: Path) -> None:
         "sys.argv = ['train.py', '--epochs', '1', '--log', 'stdout']\n"
         "runpy.run_path('train.py', run_name='__main__')\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEBOOK_")}
+    env = clean_env()
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -3,7 +3,6 @@ ledger at the same time, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import pytest
 
 from gatebook.records import RunStatus
 from gatebook.store import open_store
+from tests.helpers import clean_env
 
 PROCESSES = 8
 POINTS = 100_000
@@ -34,7 +34,7 @@ _SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_eight_processes_lose_nothing(store_url: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEBOOK_")}
+    env = clean_env()
     env["GATEBOOK_STORE"] = store_url
     workdir = tmp_path / "work"  # not a git repository: provenance capture stays cheap
     workdir.mkdir()

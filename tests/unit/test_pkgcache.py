@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -92,3 +93,38 @@ def test_own_packages_are_cached_too(tmp_path: Path, monkeypatch: pytest.MonkeyP
     pkgcache._memory.clear()
     assert pkgcache.own_packages(read) == {"numpy": "2.0"}
     assert len(reads) == 1
+
+
+def test_an_entry_whose_stamps_do_not_cover_its_prefix_is_not_used(tmp_path: Path,
+                                                                    shim: tuple[Path, Path]) -> None:
+    exe, log = shim
+    env = env_for(tmp_path / "cache")
+    assert pkgcache.interpreter_packages(str(exe), env=env) is not None
+    assert starts(log) == 1
+    pkgcache._memory.clear()
+    # forge the saved entry as one written for another environment (the old bug's shape)
+    [saved] = (tmp_path / "cache").glob("packages-*.json")
+    entry = json.loads(saved.read_text())
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    entry["packages"] = {"not-mine": "1.0"}
+    entry["stamps"] = {str(other): os.stat(other).st_mtime_ns}
+    saved.write_text(json.dumps(entry))
+    got = pkgcache.interpreter_packages(str(exe), env=env)
+    assert got is not None and "not-mine" not in got[1] and "gatebook" in got[1]
+    assert starts(log) == 2  # probed afresh
+
+
+def test_a_venv_entry_must_name_that_venv_as_its_prefix(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    site = venv / "lib"
+    site.mkdir()
+    assert pkgcache.venv_root(str(venv / "bin" / "python")) == str(venv)
+    assert pkgcache.venv_root(str(tmp_path / "python")) is None
+    entry = pkgcache._with_stamps({"python": {}, "packages": {}}, [str(site)], str(venv))
+    assert pkgcache._fresh(entry, str(venv))
+    assert not pkgcache._fresh(entry, str(tmp_path))  # made for another venv
+    system = pkgcache._with_stamps({"python": {}, "packages": {}}, [str(site)], "/usr")
+    assert not pkgcache._fresh(system, str(venv))

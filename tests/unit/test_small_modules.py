@@ -28,11 +28,12 @@ def test_import_gatebook_does_not_import_the_database_layer() -> None:
 
 
 def test_ids_are_short_sortable_and_typable() -> None:
-    ids = [new_run_id(1_800_000_000 + i * 0.001) for i in range(200)]
+    ids = [new_run_id(1_700_000_000 + i * 0.001) for i in range(200)]  # Nov 2023, one per ms
     assert all(len(i) == ID_LENGTH and looks_like_id_prefix(i) for i in ids)
     assert ids == sorted(ids) and len(set(ids)) == 200
     assert not any(c in "".join(ids) for c in "ilou")
-    assert new_run_id(time.time()) > ids[-1] or True
+    assert new_run_id(time.time()) > ids[-1]  # later times sort later
+    assert new_run_id(1_600_000_000) < ids[0]
     assert not looks_like_id_prefix("base-line")
 
 

@@ -7,6 +7,13 @@ the modification times of the directories it was read from (the interpreter's ``
 is used again while none of them changed -- installing, upgrading or removing a package changes
 its ``site-packages`` directory, so the next run reads the metadata afresh.
 
+An interpreter is known by the path it is invoked as and the environment that path belongs to
+(the ``pyvenv.cfg`` beside it or one directory up, as Python itself looks for it), never by its
+resolved symlink alone: a virtualenv's ``bin/python`` is a symlink to its base interpreter, and the
+two have different packages. An entry also records the interpreter's own ``sys.prefix`` and is
+used only while its stamps cover that prefix (and, for a virtualenv, while the prefix is that
+virtualenv's), so an entry made for one environment is never taken for another.
+
 The cache lives in ``$GATEBOOK_CACHE_DIR``, else ``$XDG_CACHE_HOME/gatebook``, else
 ``~/.cache/gatebook`` (one small JSON file per interpreter and environment); it is only an
 accelerator: when it cannot be read or written the packages are read as before.
@@ -23,7 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-_VERSION = 1
+_VERSION = 2
 _ENV_KEYS = ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE", "VIRTUAL_ENV")
 _memory: dict[str, dict[str, Any]] = {}
 _locks: dict[str, threading.Lock] = {}
@@ -45,7 +52,7 @@ for d in metadata.distributions():
         pk.setdefault(re.sub(r"[-_.]+", "-", str(n)).lower(), str(v))
 print(json.dumps({"python": {"version": platform.python_version(),
                              "implementation": platform.python_implementation(),
-                             "executable": sys.executable},
+                             "executable": sys.executable, "prefix": sys.prefix},
                   "packages": dict(sorted(pk.items())),
                   "paths": [p for p in sys.path if os.path.isdir(p)]}))
 """
@@ -68,15 +75,43 @@ def _stamp(path: str) -> int | None:
         return None
 
 
-def _key(executable: str, env: Mapping[str, str]) -> str:
+def venv_root(executable: str) -> str | None:
+    """The virtualenv that ``executable`` (a path as invoked, symlinks not resolved) belongs to:
+    the directory holding ``pyvenv.cfg`` beside it or one level up, else None."""
+    here = os.path.dirname(os.path.abspath(executable))
+    for directory in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(directory, "pyvenv.cfg")):
+            return directory
+    return None
+
+
+def _key(executable: str, env: Mapping[str, str], *extra: str) -> str:
+    invoked = os.path.abspath(executable)
     real = os.path.realpath(executable)
-    parts = [str(_VERSION), real, str(_stamp(real))] + [f"{k}={env.get(k, '')}" for k in _ENV_KEYS]
+    venv = venv_root(invoked) or ""
+    cfg = os.path.join(venv, "pyvenv.cfg") if venv else ""
+    parts = [str(_VERSION), invoked, real, str(_stamp(real)), venv, str(_stamp(cfg)) if cfg else "", *extra]
+    parts += [f"{k}={env.get(k, '')}" for k in _ENV_KEYS]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 
-def _fresh(entry: dict[str, Any]) -> bool:
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip(os.sep) + os.sep)
+
+
+def _fresh(entry: dict[str, Any], venv: str | None = None) -> bool:
+    """The entry's stamps are unchanged, cover its interpreter's ``sys.prefix``, and that prefix
+    is the virtualenv ``venv`` when the interpreter was invoked from one."""
     stamps = entry.get("stamps")
-    return isinstance(stamps, dict) and all(_stamp(p) == s for p, s in stamps.items())
+    prefix = entry.get("prefix")
+    if not isinstance(stamps, dict) or not isinstance(prefix, str) or not prefix:
+        return False
+    prefix = os.path.realpath(prefix)
+    if venv is not None and prefix != os.path.realpath(venv):
+        return False
+    if not any(_within(os.path.realpath(p), prefix) for p in stamps):
+        return False
+    return all(_stamp(p) == s for p, s in stamps.items())
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -98,38 +133,50 @@ def _save(path: Path, entry: dict[str, Any]) -> None:
 
 
 def _cached(key: str, compute: Callable[[], dict[str, Any] | None],
-            environ: Mapping[str, str] | None) -> dict[str, Any] | None:
+            environ: Mapping[str, str] | None, venv: str | None = None) -> dict[str, Any] | None:
     """The entry for ``key``: from memory, else disk, else ``compute()`` (saved when it answers)."""
     with _locks_guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:  # trials of a sweep starting together probe once
         entry = _memory.get(key)
-        if entry is not None and _fresh(entry):
+        if entry is not None and _fresh(entry, venv):
             return entry
         path = cache_dir(environ) / f"packages-{key}.json"
         entry = _load(path)
-        if entry is None or not _fresh(entry):
+        if entry is None or not _fresh(entry, venv):
             entry = compute()
             if entry is None:
                 return None
-            _save(path, entry)
+            if _fresh(entry, venv):  # an answer that does not describe itself is not kept
+                _save(path, entry)
         _memory[key] = entry
         return entry
 
 
-def _with_stamps(data: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    data["stamps"] = {p: _stamp(p) for p in paths}
+def _with_stamps(data: dict[str, Any], paths: list[str], prefix: str) -> dict[str, Any]:
+    """``data`` with the interpreter's ``prefix`` and the stamps of ``paths`` (the prefix and
+    its ``pyvenv.cfg`` included, so a venv re-created in place is read afresh)."""
+    cfg = os.path.join(prefix, "pyvenv.cfg")
+    stamped = [*paths, prefix] + ([cfg] if os.path.isfile(cfg) else [])
+    data["prefix"] = prefix
+    data["stamps"] = {p: _stamp(p) for p in dict.fromkeys(stamped)}
     return data
 
 
 def interpreter_packages(executable: str, *, env: Mapping[str, str] | None = None,
-                         timeout: float = 15.0) -> tuple[dict[str, Any], dict[str, str]] | None:
-    """``(python_info, packages)`` of the Python at ``executable`` (a PATH name or a path),
-    or None when it is not a Python that answers within ``timeout``."""
+                         timeout: float = 15.0,
+                         cwd: str | None = None) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """``(python_info, packages)`` of the Python at ``executable`` (a PATH name, or a path that
+    is relative to ``cwd`` when it has a slash), or None when it is not a Python that answers
+    within ``timeout``."""
     import shutil
 
     environ = os.environ if env is None else env
-    path = shutil.which(executable, path=environ.get("PATH")) or executable
+    if os.sep in executable:
+        path = os.path.join(cwd or os.getcwd(), executable)
+    else:
+        path = shutil.which(executable, path=environ.get("PATH")) or executable
+    path = os.path.abspath(path)
 
     def probe() -> dict[str, Any] | None:
         try:
@@ -143,11 +190,12 @@ def interpreter_packages(executable: str, *, env: Mapping[str, str] | None = Non
             data = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
             out = {"python": dict(data["python"]), "packages": dict(data["packages"])}
             paths = [str(p) for p in data.get("paths") or []]
-        except (ValueError, KeyError, IndexError, TypeError):
+            prefix = str(out["python"].pop("prefix"))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return None
-        return _with_stamps(out, [os.path.realpath(path), *paths])
+        return _with_stamps(out, [os.path.realpath(path), *paths], prefix)
 
-    entry = _cached(_key(path, environ), probe, environ)
+    entry = _cached(_key(path, environ), probe, environ, venv_root(path))
     if entry is None:
         return None
     return dict(entry["python"]), dict(entry["packages"])
@@ -158,8 +206,9 @@ def own_packages(read: Callable[[], dict[str, str]]) -> dict[str, str]:
     paths = [p for p in sys.path if p and os.path.isdir(p)]
 
     def compute() -> dict[str, Any]:
-        return _with_stamps({"python": {}, "packages": read()}, [os.path.realpath(sys.executable), *paths])
+        return _with_stamps({"python": {}, "packages": read()}, [os.path.realpath(sys.executable), *paths],
+                            sys.prefix)
 
-    key = _key(sys.executable, os.environ) + "-" + hashlib.sha256("\0".join(paths).encode()).hexdigest()[:8]
-    entry = _cached(key, compute, None)
+    key = _key(sys.executable, os.environ, sys.prefix, *paths)
+    entry = _cached(key, compute, None, sys.prefix if sys.prefix != sys.base_prefix else None)
     return dict(entry["packages"]) if entry is not None else read()

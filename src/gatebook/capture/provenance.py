@@ -406,14 +406,14 @@ def packages() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def interpreter_info(executable: str, *, env: Mapping[str, str] | None = None,
-                     timeout: float = 15.0) -> tuple[dict[str, Any], dict[str, str]] | None:
+def interpreter_info(executable: str, *, env: Mapping[str, str] | None = None, timeout: float = 15.0,
+                     cwd: str | None = None) -> tuple[dict[str, Any], dict[str, str]] | None:
     """``(python_info, packages)`` of another Python interpreter (the wrapped command's),
     or None when ``executable`` is not a Python that answers within ``timeout``. Cached
     while its environment is unchanged (:mod:`gatebook.capture.pkgcache`)."""
     from gatebook.capture.pkgcache import interpreter_packages
 
-    return interpreter_packages(executable, env=env, timeout=timeout)
+    return interpreter_packages(executable, env=env, timeout=timeout, cwd=cwd)
 
 
 def is_python_command(argv: Sequence[str]) -> bool:

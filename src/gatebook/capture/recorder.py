@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
@@ -62,8 +63,8 @@ def new_api_run(store: Store, *, name: str | None, parent: str | None, tags: Seq
     """Create the run a standalone ``gb.init()`` records into."""
     record = make_record(name=name, parent_id=resolve_parent(store, parent), tags=tags, group=group,
                          command=[sys.executable, *sys.argv], cwd=os.getcwd(), source="api")
-    store.create_run(record)
-    return record
+    run_id = store.create_run(record)  # another id when this one was taken meanwhile
+    return record if run_id == record.id else dataclasses.replace(record, id=run_id)
 
 
 def provenance_batch(store: Store, run_id: str, cwd: str, *,
@@ -85,7 +86,7 @@ def provenance_batch(store: Store, run_id: str, cwd: str, *,
     info, patch = prov.collect(cwd, environ=env, include_packages=not python_command)
     if python_command:
         assert command is not None
-        other = prov.interpreter_info(command[0], env=env)
+        other = prov.interpreter_info(command[0], env=env, cwd=str(cwd))
         if other is not None:
             info["python"], info["packages"] = other
         else:  # not a Python that answers after all: fall back to gatebook's own
