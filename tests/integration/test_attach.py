@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, write_script
+from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
 
 TRAIN = """\
 import json, os, sys, time
@@ -82,16 +82,6 @@ def _attach(spawn: Callable[..., Any], tmp_path: Path, ledger: str, *args: str) 
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(cond: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def _running_run(ledger: str, tmp_path: Path, attach: subprocess.Popen[str]) -> str:
     """Wait until attach has recorded its run; its id."""
     def found() -> str | None:
@@ -106,7 +96,7 @@ def _running_run(ledger: str, tmp_path: Path, attach: subprocess.Popen[str]) -> 
         runs = json.loads(proc.stdout)["runs"]
         return runs[0]["id"] if runs and runs[0]["status"] == "running" else None
 
-    return _wait_for(found, what="the attached run in the ledger")
+    return wait_for(found, what="the attached run in the ledger")
 
 
 def _go(work: Path) -> None:
@@ -198,7 +188,7 @@ def test_gatebook_stop_from_another_shell_stops_the_process(tmp_path: Path, ledg
                      "--name", "manual")  # no --allow-stop: an explicit `gatebook stop` is honoured anyway
     run_id = _running_run(ledger, tmp_path, attach)
     _go(work)
-    _wait_for(lambda: (work / "history.json").exists(), what="the first epoch")
+    wait_for(lambda: (work / "history.json").exists(), what="the first epoch")
     # `gatebook stop` waits for the process to end: run it aside while this test, the
     # process's parent, reaps the stopped process (an unreaped zombie would look alive to it)
     stop = spawn([PY, "-m", "gatebook", "stop", run_id, "--reason", "enough for today"], cwd=tmp_path,

@@ -6,12 +6,11 @@ import json
 import os
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, write_script
+from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
 
 
 @pytest.fixture
@@ -111,9 +110,7 @@ def test_tail_follow_stops_when_the_run_ends(project: Path) -> None:
     script = write_script(project, "slow.py", "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n")
     wrapper = subprocess.Popen([PY, "-m", "gatebook", "run", "--name", "live", "--", PY, str(script)], cwd=project,
                                env=env_with(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline and not gb_json("ls", cwd=project)["runs"]:
-        time.sleep(0.1)
+    wait_for(lambda: gb_json("ls", cwd=project)["runs"], 20, what="the run in the ledger")
     follow = gb("tail", "-f", "live", cwd=project, timeout=60)
     wrapper.wait(timeout=30)
     assert follow.stdout == "tick 0\ntick 1\ntick 2\n"

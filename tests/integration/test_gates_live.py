@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, write_script
+from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
 
 GATES = textwrap.dedent("""\
     metrics:
@@ -166,7 +165,7 @@ def test_gatebook_stop_from_another_shell_stops_a_wrapped_run(proj: Path) -> Non
                               "--sleep", "0.2"], cwd=proj, env=env_with(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: gb("show", "long", cwd=proj).returncode == 0)
+        wait_for(lambda: gb("show", "long", cwd=proj).returncode == 0)
         stop = gb("stop", "long", "--reason", "enough of this", "--json", cwd=proj)
         assert stop.returncode == 0, stop.stderr
         doc = json.loads(stop.stdout)
@@ -193,7 +192,7 @@ def test_gatebook_stop_signals_a_run_recorded_by_the_api_alone(proj: Path) -> No
     child = subprocess.Popen([PY, str(script)], cwd=proj, env=env_with(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: gb("show", "api-only", cwd=proj).returncode == 0)
+        wait_for(lambda: gb("show", "api-only", cwd=proj).returncode == 0)
         stop = gb("stop", "api-only", "--grace", "5", cwd=proj)
         assert stop.returncode == 0, stop.stderr
         child.wait(timeout=30)
@@ -203,15 +202,6 @@ def test_gatebook_stop_signals_a_run_recorded_by_the_api_alone(proj: Path) -> No
     assert child.returncode == -signal.SIGTERM
     doc = show(proj, "api-only")
     assert doc["status"] == "stopped" and doc["reason"].startswith("stopped by ")
-
-
-def _wait_for(cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def _log_run(proj: Path, name: str, **metrics: float) -> None:

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, write_script
+from tests.helpers import PY, env_with, gb, gb_json, wait_for, write_script
 
 TRAINING = """
 import sys, time
@@ -70,29 +69,25 @@ def test_killed_wrapper_leaves_no_orphan_child(tmp_path: Path, store_url: str) -
     wrapper = subprocess.Popen([PY, "-m", "gatebook", "run", "--name", "orphan", "--", PY, str(script), str(pidfile)],
                                cwd=tmp_path, env=env_with(store_url), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text(), 30, what="the child's pid file")
     child_pid = int(pidfile.read_text())
     assert psutil.pid_exists(child_pid)
     # wait until the run is in the ledger, then kill the wrapper the hard way
-    while time.time() < deadline:
-        if gb("ls", "--json", store=store_url).returncode == 0 and gb_json("ls", store=store_url)["runs"]:
-            break
-        time.sleep(0.1)
+    wait_for(lambda: gb("ls", "--json", store=store_url).returncode == 0 and gb_json("ls", store=store_url)["runs"],
+             30, what="the run in the ledger")
     wrapper.send_signal(signal.SIGKILL)
     wrapper.wait(timeout=10)
-    gone_by = time.time() + 20
-    while time.time() < gone_by:
+    def gone() -> bool:
         try:
-            if psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE:
-                break
+            return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    else:
+            return True
+
+    try:
+        wait_for(gone, 20, what="the child to end after its wrapper was killed")
+    except AssertionError:
         os.kill(child_pid, signal.SIGKILL)
-        pytest.fail("the child kept running after its wrapper was killed")
+        raise
     doc = gb_json("show", "orphan", store=store_url)
     assert doc["status"] == "lost"
 

@@ -11,13 +11,12 @@ import re
 import signal
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, write_script
+from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
 
 GATEBOOK_YAML = textwrap.dedent("""\
     metrics:
@@ -84,13 +83,20 @@ def group_runs(proj: Path, group: str) -> list[dict]:
 
 def wait_until_running(proj: Path, group: str, n: int = 2, also: Any = lambda: True, timeout: float = 60) -> None:
     """Wait until ``n`` runs of ``group`` are running in the ledger (and ``also()`` holds)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def running() -> bool:
         runs = group_runs(proj, group) if (proj / ".gatebook").exists() else []
-        if len([r for r in runs if r["status"] == "running"]) == n and also():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"{n} trials of {group} were not running within {timeout} s")
+        return len([r for r in runs if r["status"] == "running"]) == n and bool(also())
+
+    wait_for(running, timeout, what=f"{n} running trials of {group}", interval=0.3)
+
+
+def wait_until_logging(proj: Path, group: str, n: int = 2, timeout: float = 60) -> None:
+    """Wait until ``n`` running runs of ``group`` have logged a metric point."""
+    def logging() -> bool:
+        runs = [r for r in group_runs(proj, group) if r["status"] == "running"]
+        return len([r for r in runs if gb_json("show", r["id"], cwd=proj)["metrics"]]) >= n
+
+    wait_for(logging, timeout, what=f"{n} trials of {group} logging", interval=0.3)
 
 
 def test_sweep_runs_the_grid_in_parallel_gates_stop_and_resume(proj: Path) -> None:
@@ -202,7 +208,7 @@ def test_ctrl_c_interrupts_the_running_trials(proj: Path) -> None:
     proc = subprocess.Popen([PY, "-m", "gatebook", "sweep", "run", "sweep.yaml", "--json"], cwd=proj,
                             env=env_with(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(proj, "cc")
-    time.sleep(1.0)  # and logging
+    wait_until_logging(proj, "cc")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -260,10 +266,8 @@ def test_a_killed_sweep_leaves_no_trial_running_unrecorded_and_resumes(proj: Pat
     wait_until_running(proj, "kl", also=lambda: len(commands_running(proj)) == 2)  # running and recorded
     proc.kill()  # SIGKILL: no handler runs, no cleanup
     proc.wait(timeout=30)
-    deadline = time.time() + 30  # each trial's watchdog stops its command (SIGTERM, then SIGKILL)
-    while time.time() < deadline and commands_running(proj):
-        time.sleep(0.2)
-    assert commands_running(proj) == []
+    # each trial's watchdog stops its command (SIGTERM, then SIGKILL)
+    wait_for(lambda: not commands_running(proj), 30, what="the trials' commands to end", interval=0.2)
     status = gb_json("sweep", "status", "kl", cwd=proj)  # the runs' recording process is gone: lost
     assert [t["status"] for t in status["trials"]] == ["lost", "lost"], status["trials"]
     (proj / "hurry").write_text("")

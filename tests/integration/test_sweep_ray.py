@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import PY, env_with, gb, one_line_error
 from tests.integration.test_sweep import (
-    GATEBOOK_YAML, TIMED, TRAIN, group_runs, overlapping, sweep_yaml, timed_trials, wait_until_running,
+    GATEBOOK_YAML, TIMED, TRAIN, group_runs, overlapping, sweep_yaml, timed_trials, wait_until_logging, wait_until_running,
     write_sweep,
 )
 
@@ -139,7 +139,7 @@ def test_ctrl_c_interrupts_the_ray_trials(tmp_path: Path, ray_address: str) -> N
                              "--address", ray_address], cwd=proj, env=env_with(**RAY_ENV),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(proj, "cc")
-    time.sleep(1.0)  # and logging
+    wait_until_logging(proj, "cc")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, write_script
+from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
 
 
 @pytest.fixture
@@ -64,13 +63,8 @@ def test_output_is_streamed_live(tmp_path: Path, ledger: str) -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # would block for 30 s if the child's stdout were buffered
         assert line.strip() == "first"
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if "first" in gb("tail", "slow", store=ledger).stdout:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("output did not reach the ledger while the child ran")
+        wait_for(lambda: "first" in gb("tail", "slow", store=ledger).stdout, 10,
+                 what="output in the ledger while the child runs")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)

@@ -6,7 +6,6 @@ import hashlib
 import math
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +150,6 @@ def test_sigterm_flushes_and_marks_interrupted(tmp_path: Path) -> None:
     env = env_with(url, GATEBOOK_FLUSH_INTERVAL="1000")  # nothing flushed in the background
     proc = subprocess.Popen([PY, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "logged"
-    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM  # dies by the signal, as without gatebook
     doc = gb_json("show", "term", store=url)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for
+
 from gatebook.errors import ConfigError
 from gatebook.preflight import (
     MissingParams,
@@ -139,17 +141,15 @@ def test_command_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     assert (ok, detail) == (False, "timed out after 1.5 s (killed)")
     assert time.monotonic() - started < 15
     pid = int(marker.read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def dead() -> bool:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            break
-        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            break  # a zombie waiting for init: dead
-        time.sleep(0.05)
-    else:
-        pytest.fail("the command's child survived the timeout")
+            return True
+        stat = Path(f"/proc/{pid}/stat")
+        return stat.exists() and stat.read_text().split()[2] == "Z"  # a zombie waiting for init: dead
+
+    wait_for(dead, 5, what="the command's child to end with the timeout")
 
 
 def _git(cwd: Path, *args: str) -> None:
