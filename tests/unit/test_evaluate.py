@@ -90,6 +90,15 @@ def test_baselines_with_arithmetic_and_other_metrics() -> None:
     assert judge("r@5 >= baseline.r@1 * 2", run, base).tier is Tier.PASS
     assert judge("r@5 <= baseline / 0", run, base).tier is Tier.ERROR
     assert judge("r@5 >= 35%", run).threshold == 0.35
+    # % after baseline +/- is relative to |baseline|; pp (percentage points) is absolute
+    slower = judge("latency_ms <= baseline + 25%", run, base)
+    assert slower.tier is Tier.PASS and slower.threshold == 12.5
+    assert slower.threshold_text == "<= 12.5 (baseline 10 + 25%)"
+    assert judge("latency_ms <= baseline + 10%", run, base).tier is Tier.FAIL  # 12 > 11
+    points = judge("r@5 >= baseline + 10 pp", run, base)
+    assert points.tier is Tier.PASS and points.threshold_text == ">= 0.52 (baseline 0.42 + 10 pp)"
+    assert judge("r@5 >= baseline + 10%", run, base).threshold == 0.462
+    assert judge("latency_ms no worse than baseline + 20%", run, base).tier is Tier.PASS
 
 
 def test_baseline_problems_are_errors_that_say_what_to_do() -> None:
@@ -157,7 +166,8 @@ def test_closest_keys() -> None:
 @given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
                           st.integers(-10, 10).map(float)), min_size=0, max_size=8),
        st.sampled_from(["x > 0", "min x <= 1", "mean of last 3 x < 5", "best x >= 0", "x between -1 and 1",
-                        "x no worse than baseline", "x >= baseline - 1 @ step 3"]),
+                        "x no worse than baseline", "x >= baseline - 1 @ step 3", "x <= baseline + 10%",
+                        "x >= baseline - 5 pp, marginal >= baseline - 10%"]),
        st.booleans())
 def test_the_judge_never_raises(values: list[float], check: str, finished: bool) -> None:
     series = {"x": [(i, v) for i, v in enumerate(values)]}

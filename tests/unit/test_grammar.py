@@ -38,6 +38,8 @@ from gatebook.gates.grammar import (
 
 
 def num(text: str) -> Number:
+    if text.endswith(" pp"):
+        return Number(float(text[:-3]) / 100, text)
     return Number(float(text[:-1]) / 100 if text.endswith("%") else float(text), text)
 
 
@@ -74,6 +76,13 @@ EXAMPLES: list[tuple[str, Check]] = [
     ("P95 <= 1.45", Check(cond("P95", "<=", "1.45"))),
     ("best val_acc >= 0.9", Check(Condition(Operand("val_acc", Agg("best")), ">=", val("0.9")))),
     ("x >= baseline.y * 1.1", Check(cond("x", ">=", Value(Baseline("y"), "*", num("1.1"))))),
+    ("latency_ms <= baseline + 10%", Check(cond("latency_ms", "<=", Value(Baseline(), "+", num("10%"))))),
+    ("r@5 >= baseline + 10 pp", Check(cond("r@5", ">=", Value(Baseline(), "+", num("10 pp"))))),
+    ("x >= baseline.y - 5%, marginal >= baseline.y - 0.5 pp",
+     Check(cond("x", ">=", Value(Baseline("y"), "-", num("5%"))),
+           cond("x", ">=", Value(Baseline("y"), "-", num("0.5 pp"))))),
+    ("x >= baseline * 90%", Check(cond("x", ">=", Value(Baseline(), "*", num("90%"))))),
+    ("x <= 35% + 10 pp", Check(cond("x", "<=", Value(num("35%"), "+", num("10 pp"))))),
     ("`weird key` == 1", Check(cond("weird key", "==", "1"))),
 ]
 
@@ -91,6 +100,22 @@ def test_number_values_keep_their_text() -> None:
     assert parse_condition("x > .5").value.base == Number(0.5, ".5")
     assert parse_condition("x > +2.").value.base == Number(2.0, "+2.")
     assert parse_condition("x >= baseline - -0.5").value == Value(Baseline(), "-", Number(-0.5, "-0.5"))
+
+
+def test_percent_and_percentage_points() -> None:
+    relative = parse_condition("x <= baseline + 10%").value
+    assert relative.relative and relative.operand == Number(0.10, "10%") and relative.operand.unit == "%"
+    assert parse_condition("x <= baseline.y - 10%").value.relative
+    points = parse_condition("x >= baseline + 10 pp").value
+    assert not points.relative and points.operand == Number(0.10, "10 pp") and points.operand.unit == "pp"
+    assert not parse_condition("x >= baseline * 90%").value.relative
+    assert not parse_condition("x >= baseline + 0.10").value.relative
+    assert parse_condition("x < 35%").value.base.unit == "%"  # type: ignore[union-attr]
+    # pp glued or in any case prints as " pp"; the sign stays
+    for text in ("x >= baseline + 10pp", "x >= baseline + 10 PP", "x >= baseline +  10\tPp"):
+        assert str(parse_condition(text)) == "x >= baseline + 10 pp"
+    assert parse_condition("x >= baseline - -2.5pp").value.operand == Number(-0.025, "-2.5 pp")
+    assert parse_condition("pp >= baseline.pp + 1 pp").operand == Operand("pp")  # still a metric key
 
 
 def test_spellings_are_normalised() -> None:
@@ -207,6 +232,15 @@ def test_error_message_shape() -> None:
     ("x. >= 1", 1, 'cannot end with "."'),
     ("x >= 12abc", 6, "malformed number"),
     ("x >= 1,", 8, '"marginal"'),
+    ("x >= 10 pp", 6, "write baseline + 10 pp, or 10% for a level"),
+    ("x between 1 and 2 pp", 17, '"pp" (percentage points) is a margin'),
+    ("x >= baseline * 10 pp", 17, "write baseline * 10%, or baseline + 10 pp to add"),
+    ("x >= baseline / 10pp", 17, '"pp" (percentage points) cannot follow "/"'),
+    ("x >= 0.5 + 10%", 12, "write 0.5 + 10 pp for percentage points, or baseline + 10%"),
+    ("x >= 35% - 1%", 12, "needs a baseline"),
+    ("x >= baseline + 10% pp", 21, 'a number takes "%" or "pp", not both'),
+    ("x >= baseline + 10%pp", 17, "malformed number"),
+    ("x >= baseline + 10ppm", 17, "malformed number"),
 ])
 def test_errors(text: str, column: int, fragment: str) -> None:
     error = syntax_error(parse_check, text)
@@ -255,7 +289,7 @@ number_texts = st.tuples(
     ),
     st.sampled_from(["", "e", "E", "e-", "e+"]).flatmap(
         lambda e: st.just("") if not e else st.integers(0, 99).map(lambda n: f"{e}{n}")),
-    st.sampled_from(["", "%"]),
+    st.sampled_from(["", "%", " pp"]),
 ).map("".join)
 numbers = number_texts.map(num)
 baselines = st.builds(Baseline, st.none() | keys)
@@ -263,9 +297,16 @@ baselines = st.builds(Baseline, st.none() | keys)
 
 @st.composite
 def values(draw: st.DrawFn) -> Value:
-    base = draw(numbers | baselines)
+    """Values the parser accepts: ``pp`` only after ``+`` / ``-``, ``%`` after ``+`` / ``-``
+    only on a baseline."""
+    base = draw(numbers.filter(lambda n: n.unit != "pp") | baselines)
     op = draw(st.sampled_from([None, "+", "-", "*", "/"]))
-    return Value(base) if op is None else Value(base, op, draw(numbers))
+    if op is None:
+        return Value(base)
+    operand = draw(numbers)
+    if (op in "*/" and operand.unit == "pp") or (op in "+-" and operand.unit == "%" and isinstance(base, Number)):
+        operand = num(operand.text.rstrip("%p ") or "0")
+    return Value(base, op, operand)
 
 
 aggs = st.builds(Agg, st.sampled_from(AGG_KINDS), st.none() | st.integers(1, 10**6))
@@ -335,7 +376,7 @@ TOKENS = [
     "0", "1e999", ">=", ">", "<=", "<", "==", "!=", "=", "≥", "≤", "≠", ">>", "!", "between", "and", "or", "no",
     "worse", "than", "baseline", "baseline.y", "baseline.`q`", "baseline.", "marginal", ",", "@", "@epoch", "at",
     "epoch", "step", "last", "min", "max", "mean", "best", "of", "(", ")", "+", "-", "*", "/", "nan", "inf", "\n",
-    "é", "%", ".",
+    "é", "%", ".", "pp", "PP", "10pp", "5 pp", "10%",
 ]
 token_soup = st.lists(st.tuples(st.sampled_from(TOKENS), st.sampled_from(["", " ", "  ", "\t"])), max_size=14).map(
     lambda parts: "".join(token + space for token, space in parts))

@@ -6,9 +6,18 @@ A check reads like the sentence a researcher writes in a runbook::
     margin >= 0.20, marginal >= 0.10
     mean of last 3 val_loss < 0.4
     r@5 >= baseline + 0.10
+    r@5 >= baseline + 10 pp
+    latency_ms <= baseline + 10%
     latency_ms no worse than baseline
     share_below_3 < 35%
     hota between 0.6 and 0.9
+
+Margins: ``N%`` added to or subtracted from ``baseline`` / ``baseline.<metric>`` is
+relative to the baseline's magnitude (``baseline + 10%`` is ``b + 0.10 * |b|``; a zero
+baseline gets a zero margin); ``N pp`` (percentage points) is N/100 absolute and only
+follows ``+`` / ``-``; any other ``N%`` is N/100 (``35%`` is 0.35, ``baseline * 90%`` is
+0.90 times the baseline). The parser refuses ``%`` added to a plain number
+(``0.5 + 10%``) and ``pp`` anywhere else.
 
 ``str(node)`` prints the canonical form; parsing it gives the same node back
 (``gatebook.gates.grammar``). Nodes are frozen dataclasses, so they compare and hash.
@@ -48,12 +57,28 @@ def format_key(key: str) -> str:
     return "`" + key.replace("`", "``") + "`"
 
 
+NumberUnit = Literal["", "%", "pp"]
+
+
 @dataclass(frozen=True)
 class Number:
-    """A literal. ``value`` is what is compared (``35%`` is 0.35); ``text`` how it was written."""
+    """A literal. ``value`` is the number in hundredths when it has a unit (``35%`` and
+    ``35 pp`` are 0.35); ``text`` how it was written (``pp`` always as `` pp``).
+
+    What a ``%`` means depends on where it stands (:attr:`Value.relative`).
+    """
 
     value: float
     text: str
+
+    @property
+    def unit(self) -> NumberUnit:
+        """``"%"`` (percent), ``"pp"`` (percentage points) or ``""`` (a plain number)."""
+        if self.text.endswith("%"):
+            return "%"
+        if self.text.lower().endswith("pp"):
+            return "pp"
+        return ""
 
     def __str__(self) -> str:
         return self.text
@@ -71,7 +96,11 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Value:
-    """A threshold: a number or a baseline value, optionally ``+ - * /`` a number."""
+    """A threshold: a number or a baseline value, optionally ``+ - * /`` a number.
+
+    ``baseline + 10%`` is relative (:attr:`relative`): the baseline's value ``b`` plus
+    ``0.10 * |b|``. ``baseline + 10 pp`` adds 0.10. ``baseline * 90%`` multiplies by 0.90.
+    """
 
     base: Union[Number, Baseline]
     op: ArithOp | None = None
@@ -80,6 +109,13 @@ class Value:
     @property
     def uses_baseline(self) -> bool:
         return isinstance(self.base, Baseline)
+
+    @property
+    def relative(self) -> bool:
+        """Whether the operand is a margin relative to the baseline's magnitude:
+        ``baseline + N%`` / ``baseline - N%`` (also ``baseline.<metric> ± N%``)."""
+        return (isinstance(self.base, Baseline) and self.op in ("+", "-")
+                and self.operand is not None and self.operand.unit == "%")
 
     def __str__(self) -> str:
         if self.op is None:

@@ -238,8 +238,20 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 _NEGATED = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!=", "!=": "=="}
 
 
+def relative_margin(base: float, fraction: float) -> float:
+    """``base`` moved by ``fraction`` of its magnitude: ``base + fraction * |base|``.
+
+    ``baseline + 10%`` is ``relative_margin(b, 0.10)``, ``baseline - 5%`` is
+    ``relative_margin(b, -0.05)``: a zero baseline gets a zero margin, a negative one moves
+    the same way as a positive one (``-2 + 10%`` is -1.8). Written as a product so that an
+    infinite baseline stays infinite; never raises.
+    """
+    return base * (1.0 + fraction) if base >= 0 else base * (1.0 - fraction)
+
+
 def _threshold(value: Value | None, cond: Condition, ctx: _Context) -> tuple[float, str] | CheckResult:
-    """The threshold's number and how to show it: ``0.50`` or ``0.52 (baseline 0.42 + 0.10)``."""
+    """The threshold's number and how to show it: ``0.50``, ``0.52 (baseline 0.42 + 0.10)``
+    or, for a relative margin, ``0.99 (baseline 0.9 + 10%)``."""
     assert value is not None
     if isinstance(value.base, Baseline):
         if ctx.baseline is None:
@@ -260,7 +272,9 @@ def _threshold(value: Value | None, cond: Condition, ctx: _Context) -> tuple[flo
     if value.op is None or value.operand is None:
         return base, (f"{_num(base)} ({label.rsplit(' ', 1)[0]})" if isinstance(value.base, Baseline) else label)
     operand = value.operand.value
-    if value.op == "+":
+    if value.relative:
+        result = relative_margin(base, operand if value.op == "+" else -operand)
+    elif value.op == "+":
         result = base + operand
     elif value.op == "-":
         result = base - operand

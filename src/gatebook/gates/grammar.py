@@ -18,7 +18,7 @@ Grammar (keywords are case-insensitive, metric keys case-sensitive; whitespace i
                 | "no" "worse" "than"
     value      := base [("+" | "-" | "*" | "/") number]
     base       := number | "baseline" | "baseline." metric
-    number     := ["+" | "-"] (digits ["." {digit}] | "." digits) [("e" | "E") ["+" | "-"] digits] ["%"]
+    number     := ["+" | "-"] (digits ["." {digit}] | "." digits) [("e" | "E") ["+" | "-"] digits] ["%" | "pp"]
     at         := ("@" | "at") ("epoch" | "step") N        (N a whole number >= 0)
 
 Lexical rules worth knowing:
@@ -33,8 +33,15 @@ Lexical rules worth knowing:
   whitespace or by ``epoch`` / ``step`` marks the ``at`` (``x >= 1@epoch 2``).
 - An aggregation word is one only when a metric key or ``of`` follows it: ``min >= 3`` is an
   error (write the key as `` `min` ``).
-- ``35%`` is 0.35; NaN and infinity are rejected. A :class:`~gatebook.gates.checks.Number`
-  keeps its text as written.
+- Margins. ``N%`` after ``baseline +`` / ``baseline -`` (or ``baseline.<metric> ±``) is
+  relative to the baseline's magnitude: ``baseline + 10%`` is ``b + 0.10 * |b|`` (0 when
+  ``b`` is 0). ``N pp`` (percentage points; also ``Npp``, any case) is N/100 absolute and
+  only follows ``+`` or ``-``: ``baseline + 10 pp`` is ``b + 0.10``. Any other ``N%`` is
+  N/100: ``35%`` is 0.35, ``baseline * 90%`` is 0.90 times the baseline. Refused, each with
+  the form to write: ``pp`` as a value or after ``*`` / ``/`` (``x >= 10 pp``), and ``%``
+  added to a plain number (``0.5 + 10%``: relative to what?).
+- NaN and infinity are rejected. A :class:`~gatebook.gates.checks.Number` keeps its text as
+  written (``pp`` is printed `` pp``, after one space).
 - On the left, ``baseline`` is an error (the baseline goes on the right); a key that merely
   starts with ``baseline.`` is an ordinary metric key there.
 
@@ -206,6 +213,8 @@ def _lex_word(text: str, pos: int, first: re.Match[str]) -> _Token:
 def _lex_number(text: str, pos: int, match: re.Match[str]) -> _Token:
     junk = _NUMBER_JUNK.match(text, match.end())
     if junk is not None and junk.group():
+        if junk.group().lower() == "pp" and not match.group().endswith("%"):  # 10pp: 10 pp
+            return _Token("number", text[pos : junk.end()], pos)
         raise _error(text, pos, "malformed number", got=_quoted(text[pos : junk.end()]))
     return _Token("number", match.group(), pos)
 
@@ -401,12 +410,29 @@ class _Parser:
         raise self.fail(_EXPECTED_COMPARATOR)
 
     def value(self) -> Value:
+        base_token = self.token
         base = self.base()
+        if isinstance(base, Number) and base.unit == "pp":
+            raise _error(self.text, base_token.pos, '"pp" (percentage points) is a margin after "+" or "-"',
+                         _quoted(base.text),
+                         note=f"write {_as_margin('baseline', base)}, or {_percent(base)} for a level")
         token = self.token
-        if token.kind == "symbol" and token.text in _ARITH_OPS:
-            self.advance()
-            return Value(base, _ARITH_OPS[token.text], self.number(f'a number after "{token.text}"'))
-        return Value(base)
+        if not (token.kind == "symbol" and token.text in _ARITH_OPS):
+            return Value(base)
+        self.advance()
+        op = _ARITH_OPS[token.text]
+        operand_token = self.token
+        operand = self.number(f'a number after "{op}"')
+        if operand.unit == "pp" and op in ("*", "/"):
+            raise _error(self.text, operand_token.pos, f'"pp" (percentage points) cannot follow "{op}"',
+                         _quoted(operand.text),
+                         note=f"write {_one_line(str(base), 30)} {op} {_percent(operand)}, "
+                              f"or {_as_margin(_one_line(str(base), 30), operand)} to add")
+        if operand.unit == "%" and op in ("+", "-") and isinstance(base, Number):
+            raise _error(self.text, operand_token.pos, f'a relative margin "{op} {operand.text}" needs a baseline',
+                         note=f"write {base} {op} {operand.text[:-1]} pp for percentage points, "
+                              f"or baseline {op} {operand.text}")
+        return Value(base, op, operand)
 
     def base(self) -> Number | Baseline:
         token = self.token
@@ -441,11 +467,22 @@ class _Parser:
             spacing = digits.kind == "word" and digits.text.lower().startswith(("baseline-", "baseline/"))
             raise self.fail(expected, note="put spaces around + - * /" if spacing else None)
         text = sign + digits.text
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        self.index += 2 if sign else 1
+        if text.lower().endswith("pp"):  # glued: 10pp
+            text = text[:-2]
+            unit = "pp"
+        elif self.token.is_word("pp"):
+            if text.endswith("%"):
+                raise _error(self.text, self.token.pos, 'a number takes "%" or "pp", not both', _quoted(text + " pp"),
+                             note=f"write {text} or {text[:-1]} pp")
+            self.advance()
+            unit = "pp"
+        else:
+            unit = "%" if text.endswith("%") else ""
+        value = float(text[:-1]) / 100 if unit == "%" else float(text) / 100 if unit == "pp" else float(text)
         if not math.isfinite(value):
             raise _error(self.text, token.pos, "number out of range", _quoted(text))
-        self.index += 2 if sign else 1
-        return Number(value, text)
+        return Number(value, text + " pp" if unit == "pp" else text)
 
     def integer(self, expected: str, minimum: int) -> int:
         token = self.token
@@ -466,6 +503,18 @@ class _Parser:
         self.advance()
         unit: Literal["epoch", "step"] = "epoch" if unit_token.text.lower() == "epoch" else "step"
         return At(unit, self.integer(f"the {unit} number (a whole number >= 0)", minimum=0))
+
+
+def _percent(number: Number) -> str:
+    """``10 pp`` as the same hundredths written with ``%``: ``10%``."""
+    return number.text[: -len(" pp")] + "%"
+
+
+def _as_margin(base: str, number: Number) -> str:
+    """``base + 10 pp`` (``base - 10 pp`` for ``-10 pp``), for error notes."""
+    if number.text.startswith("-"):
+        return f"{base} - {number.text[1:]}"
+    return f"{base} + {number.text.lstrip('+')}"
 
 
 def _parse(text: str, rule: Callable[[_Parser], _T], end: str) -> _T:
