@@ -104,10 +104,12 @@ class Run:
         self._put(("n", str(text), time.time()))
 
     def config(self, config: Any) -> None:
-        """Record (more of) the resolved config as params (flattened to dotted keys)."""
+        """Record (more of) the resolved config as params (flattened to dotted keys); values of
+        secret-looking keys (``hf_token``, ``wandb.api_key``) are stored as ``***``."""
         from gatebook.capture.params import params_from_object
+        from gatebook.capture.redact import redact_params
 
-        self._put(("p", params_from_object(config)))
+        self._put(("p", redact_params(params_from_object(config))))
 
     def tag(self, *tags: str) -> None:
         self._put(("t", [str(t) for t in tags]))
@@ -332,8 +334,10 @@ class Run:
     def _capture_provenance(self, cwd: str) -> None:
         try:
             from gatebook.capture.recorder import provenance_batch
+            from gatebook.capture.redact import redact_argv
 
-            self._store.write(provenance_batch(self._store, self.id, cwd))
+            secrets = redact_argv([sys.executable, *sys.argv]).secrets  # as the command is stored
+            self._store.write(provenance_batch(self._store, self.id, cwd, secrets=secrets))
         except Exception as exc:  # provenance is best effort, never fatal
             self._warn_once("prov", f"gatebook: provenance not fully captured: {exc}")
 

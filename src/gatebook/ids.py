@@ -2,14 +2,21 @@
 
 An id is 11 characters of lowercase Crockford base32 (no i, l, o, u): 8 for the
 milliseconds since 2020-01-01 UTC (good until 2054) and 3 random ones, so ids sort
-by creation time and two runs started in the same millisecond still differ.
+by creation time.
+
+One process never hands out the same id twice (a sweep starts its trials in threads,
+often within one millisecond). Two processes can still draw the same id in the same
+millisecond (1 chance in 32,768): the store's ``create_run`` then stores the run under a
+fresh id and returns it.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
@@ -27,11 +34,44 @@ def _encode(number: int, width: int) -> str:
     return "".join(reversed(chars))
 
 
+_RANDOM_SPACE = 32**RANDOM_CHARS
+_MAX_MS = 32**TIME_CHARS - 1
+# the random parts this process gave out, for its most recent milliseconds
+_issued: OrderedDict[int, set[int]] = OrderedDict()
+_ISSUED_MS_KEPT = 256
+_issued_lock = threading.Lock()
+
+
+def _random_part() -> int:
+    """The random part of an id, as a number (tests replace it to force collisions)."""
+    return secrets.randbelow(_RANDOM_SPACE)
+
+
 def new_run_id(now: float | None = None) -> str:
-    """A new id for a run created at ``now`` (seconds since the epoch)."""
+    """A new id for a run created at ``now`` (seconds since the epoch), different from
+    every id this process gave out for the same millisecond."""
     ms = int((time.time() if now is None else now) * 1000) - EPOCH_MS
-    ms = max(0, min(ms, 32**TIME_CHARS - 1))
-    return _encode(ms, TIME_CHARS) + _encode(secrets.randbelow(32**RANDOM_CHARS), RANDOM_CHARS)
+    ms = max(0, min(ms, _MAX_MS))
+    with _issued_lock:
+        while True:
+            used = _issued.get(ms)
+            if used is not None:
+                _issued.move_to_end(ms)
+            else:
+                used = _issued[ms] = set()
+                while len(_issued) > _ISSUED_MS_KEPT:
+                    _issued.popitem(last=False)
+            if len(used) < _RANDOM_SPACE or ms == _MAX_MS:
+                break
+            ms = min(ms + 1, _MAX_MS)  # every id of this millisecond is taken: the next one
+        for _ in range(64):
+            rand = _random_part()
+            if rand not in used:
+                break
+        else:  # a generator that keeps repeating itself (a test's): the first free value
+            rand = next((r for r in range(_RANDOM_SPACE) if r not in used), rand)
+        used.add(rand)
+    return _encode(ms, TIME_CHARS) + _encode(rand, RANDOM_CHARS)
 
 
 def looks_like_id_prefix(text: str) -> bool:

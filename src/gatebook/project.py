@@ -9,6 +9,7 @@ holds a ``.gatebook/`` directory or a ``gatebook.yaml``. The embedded ledger is
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from gatebook.errors import ConfigError, StoreError
 LEDGER_DIR = ".gatebook"
 LEDGER_FILE = "ledger.db"
 PROJECT_FILES = ("gatebook.yaml", "gatebook.yml")
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -52,26 +54,114 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def normalize_store_url(raw: str) -> str:
-    """A store URL from what a user typed: a URL passes through; a path becomes sqlite.
+STORE_URL_FORMS = "a path, sqlite:///PATH or postgresql://USER@HOST/DB"
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
+_PG_BACKENDS = ("postgresql", "postgres")
+# the PostgreSQL URLs users already have (SQLAlchemy's, libpq's): all go through psycopg 3
+_PG_DRIVERS = ("", "psycopg", "psycopg2")
+_SQLITE_DRIVERS = ("", "pysqlite")
 
-    A directory path means the ledger file inside it.
+
+def redact_store_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``, whatever characters the
+    password holds and however malformed the URL: everything between the first ``:``
+    after the user name and the last ``@`` goes."""
+    match = _SCHEME.match(url)
+    head, rest = (url[:match.end()], url[match.end():]) if match else ("", url)
+    at = rest.rfind("@")
+    if at < 0:
+        return url
+    userinfo = rest[:at]
+    slashes = len(userinfo) - len(userinfo.lstrip("/"))
+    user, colon, _password = userinfo[slashes:].partition(":")
+    if not colon:
+        return url
+    return f"{head}{userinfo[:slashes]}{user}:***@{rest[at + 1:]}"
+
+
+def store_backend(url: str) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the backend of a store URL. StoreError for a
+    scheme or driver gatebook cannot use (the message never shows a password)."""
+    match = _SCHEME.match(url.strip())
+    if match is None:
+        raise ConfigError(f"cannot parse the store URL {redact_store_url(url)!r}", hint=f"use {STORE_URL_FORMS}")
+    scheme = match.group("scheme").lower()
+    backend, _plus, driver = scheme.partition("+")
+    if backend in _PG_BACKENDS:
+        if driver not in _PG_DRIVERS:
+            raise StoreError(f"gatebook cannot use the PostgreSQL driver {driver!r} ({scheme}://)",
+                             hint="it connects through psycopg 3: use postgresql://USER@HOST/DB "
+                                  "(pip install 'gatebook[postgres]')")
+        return "postgresql"
+    if backend == "sqlite":
+        if driver not in _SQLITE_DRIVERS:
+            raise StoreError(f"gatebook cannot use the SQLite driver {driver!r} ({scheme}://)",
+                             hint="it opens SQLite ledgers itself: use sqlite:///PATH or a plain path")
+        return "sqlite"
+    raise StoreError(f"unknown store scheme {scheme!r} in {redact_store_url(url.strip())!r}",
+                     hint="valid schemes: sqlite, postgresql (or give a plain path)")
+
+
+def _is_url(text: str) -> bool:
+    match = _SCHEME.match(text)
+    if match is None:
+        return "://" in text
+    backend = match.group("scheme").lower().partition("+")[0]
+    return "://" in text or backend in ("sqlite", *_PG_BACKENDS)
+
+
+def normalize_store_url(raw: str) -> str:
+    """The one place a store URL from a user (``--store``, ``GATEBOOK_STORE``) is made canonical.
+
+    * a plain path is an SQLite ledger (a directory means the ledger file inside it);
+    * ``sqlite:///PATH`` (also ``sqlite+pysqlite://``) becomes ``sqlite:///ABSOLUTE/PATH``
+      (a relative PATH is from the cwd); one that names a directory is an error;
+    * ``postgresql://``, ``postgres://``, ``postgresql+psycopg://`` and
+      ``postgresql+psycopg2://`` become ``postgresql://`` (gatebook uses psycopg 3 for all);
+    * another scheme or driver is an error naming the form to use.
+
+    Errors are ConfigError / StoreError (one line, exit 2) and never show a password.
     """
-    raw = raw.strip()
-    if "://" in raw:
-        if raw.startswith("sqlite://") and not raw.startswith("sqlite:///"):
-            raise ConfigError(f"store URL {raw!r} is not valid", hint="use sqlite:///ABSOLUTE/PATH or a plain path")
-        if raw.startswith("sqlite:///"):
-            path = Path(raw[len("sqlite:///"):])
-            if not path.is_absolute():
-                path = Path.cwd() / path
-            return sqlite_url(path.resolve())
-        return raw
-    path = Path(raw).expanduser()
+    text = raw.strip()
+    if not text:
+        raise ConfigError("the store URL is empty", hint=f"give {STORE_URL_FORMS}")
+    if not _is_url(text):
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        if path.is_dir() or text.endswith(("/", LEDGER_DIR)):
+            path = path / LEDGER_FILE
+        if path.is_dir():
+            raise ConfigError(f"the store path {path} is a directory", hint=f"give the ledger file, or {STORE_URL_FORMS}")
+        return sqlite_url(path.resolve())
+    backend = store_backend(text)
+    match = _SCHEME.match(text)
+    assert match is not None  # store_backend checked it
+    rest = text[match.end():]  # after "scheme:"
+    shown = redact_store_url(text)
+    if backend == "postgresql":
+        if not rest.startswith("//"):
+            raise ConfigError(f"store URL {shown!r} is not valid", hint="use postgresql://USER[:PASSWORD]@HOST[:PORT]/DB")
+        # a password with an '@' in it, not percent-encoded: the host is after the last '@'
+        # (otherwise a piece of the password would be taken for the host, and shown in errors)
+        end = rest.find("?") if "?" in rest else len(rest)
+        at = rest.rfind("@", 0, end)
+        if at > 0 and "@" in rest[:at]:
+            rest = rest[:at].replace("@", "%40") + rest[at:]
+        return "postgresql:" + rest
+    if not rest.startswith("///"):
+        raise ConfigError(f"store URL {shown!r} is not valid",
+                          hint="use sqlite:////ABSOLUTE/PATH, sqlite:///RELATIVE/PATH or a plain path")
+    name = rest[3:]
+    if not name or name == ":memory:":
+        raise ConfigError(f"store URL {shown!r} names no ledger file",
+                          hint="use sqlite:////ABSOLUTE/PATH, sqlite:///RELATIVE/PATH or a plain path")
+    path = Path(name)
     if not path.is_absolute():
         path = Path.cwd() / path
-    if path.is_dir() or raw.endswith(("/", LEDGER_DIR)):
-        path = path / LEDGER_FILE
+    if path.is_dir():
+        raise ConfigError(f"store URL {shown!r} names the directory {path}, not a ledger file",
+                          hint=f"use sqlite:///{path / LEDGER_FILE} (or the plain path {path})")
     return sqlite_url(path.resolve())
 
 
@@ -114,6 +204,19 @@ def check_sqlite_writable(path: Path) -> None:
             f"the ledger {path} is not writable",
             hint="check its permissions or point GATEBOOK_STORE / --store elsewhere",
         )
+    if path.is_dir():
+        raise StoreError(f"the ledger {path} is a directory", hint="give the ledger file, or point --store elsewhere")
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read the ledger {path}: {exc.strerror or exc}",
+                         hint="check its permissions or point GATEBOOK_STORE / --store elsewhere") from None
+    if header and header != _SQLITE_HEADER[:len(header)]:  # an empty file becomes a new ledger
+        raise StoreError(f"{path} is not a gatebook ledger (not an SQLite database)",
+                         hint="point GATEBOOK_STORE / --store at a ledger file or a new path")
 
 
 def init_project(root: Path) -> Path:

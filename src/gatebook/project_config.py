@@ -21,6 +21,8 @@ Sections known so far::
       - {gpu: true}
       - {git_clean: true}
       - {command: "python models/diagnose.py --help", timeout_s: 10}
+    output:
+      limit: 8MiB             # output stored per run: its start and end (0: all); GATEBOOK_OUTPUT_LIMIT wins
 """
 
 from __future__ import annotations
@@ -70,6 +72,26 @@ class KeysConfig(BaseModel):
             if not key.strip():
                 raise ValueError(f"entry {i} is empty: give a metric key or a glob such as 'rollout/*'")
         return value
+
+
+class OutputConfig(BaseModel):
+    """What the ledger keeps of a run's output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = None  # bytes (a number, or "64KiB", "8MiB", "20MB"); 0: no limit; None: the default
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        from gatebook.settings import parse_size
+
+        if value is None:
+            return None
+        try:
+            return parse_size(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"{value!r} is not a size: give bytes, or 64KiB, 8MiB, 20MB (0: no limit)") from None
 
 
 PREFLIGHT_KINDS = ("path_exists", "free_disk_gb", "gpu", "git_clean", "command")
@@ -132,6 +154,7 @@ class ProjectConfig(BaseModel):
     gates: dict[str, GateSpec] = Field(default_factory=dict)
     keys: KeysConfig = Field(default_factory=KeysConfig)
     preflight: list[PreflightCheck] = Field(default_factory=list)
+    output: OutputConfig = Field(default_factory=OutputConfig)
     source: str | None = Field(default=None, exclude=True)
 
     @field_validator("gates")
@@ -187,13 +210,12 @@ def _load_yaml(path: Path) -> ProjectConfig:
 
 
 def _load_pyproject(path: Path) -> ProjectConfig:
+    from gatebook.tomlcompat import toml_loads
+
+    loads = toml_loads()
     try:
-        import tomllib
-    except ImportError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError (tomllib and tomli)
         raise ConfigError(f"{path}: {exc}", hint="fix the TOML syntax") from None
     section = data.get("tool", {}).get("gatebook")
     if section is None:

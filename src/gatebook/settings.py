@@ -56,6 +56,34 @@ def _bool(raw: str) -> bool:
 
 _bool.__name__ = "bool (1/0, true/false)"
 
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000, "m": 1 << 20, "mib": 1 << 20,
+               "mb": 1000 ** 2, "g": 1 << 30, "gib": 1 << 30, "gb": 1000 ** 3}
+
+
+def parse_size(raw: str | int) -> int:
+    """A size in bytes: ``8388608``, ``64KiB``, ``8 MiB``, ``20MB`` (KB/MB/GB are powers of 1000;
+    KiB/MiB/GiB and bare K/M/G powers of 1024). ``0`` is allowed (it means no limit where a
+    limit is asked for). ValueError otherwise."""
+    import re
+
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    if isinstance(raw, int):
+        if raw < 0:
+            raise ValueError(raw)
+        return raw
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", raw)
+    unit = m.group(2).lower() if m else ""
+    if m is None or unit not in _SIZE_UNITS:
+        raise ValueError(raw)
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+parse_size.__name__ = "size (bytes, or 64KiB, 8MiB, 20MB; 0: no limit)"
+
+DEFAULT_OUTPUT_LIMIT = 8 << 20
+"""Bytes of output stored per run when neither GATEBOOK_OUTPUT_LIMIT nor output.limit says."""
+
 GATEBOOK_STORE = EnvVar(
     "GATEBOOK_STORE", _str, "",
     "store URL: a path or sqlite:///PATH for the embedded ledger, postgresql://... for a shared one",
@@ -92,6 +120,11 @@ GATEBOOK_CACHE_DIR = EnvVar(
     "GATEBOOK_CACHE_DIR", _str, "",
     "where package lists of interpreters are cached (default $XDG_CACHE_HOME/gatebook or ~/.cache/gatebook)",
 )
+GATEBOOK_OUTPUT_LIMIT: EnvVar[int | None] = EnvVar(
+    "GATEBOOK_OUTPUT_LIMIT", parse_size, None,
+    "bytes of a run's output kept in the ledger (its start and its end; 0: all); "
+    "overrides output.limit of gatebook.yaml (default 8 MiB)",
+)
 
 ALL_ENV_VARS: tuple[EnvVar, ...] = (
     GATEBOOK_STORE,
@@ -103,6 +136,7 @@ ALL_ENV_VARS: tuple[EnvVar, ...] = (
     GATEBOOK_QUIET,
     GATEBOOK_MODE,
     GATEBOOK_CACHE_DIR,
+    GATEBOOK_OUTPUT_LIMIT,
 )
 
 
@@ -139,3 +173,12 @@ def load_settings(
         quiet=GATEBOOK_QUIET.get(environ),
         mode=mode,
     )
+
+
+def output_limit(configured: int | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Bytes of a run's output to store: GATEBOOK_OUTPUT_LIMIT > ``configured`` (output.limit
+    of the project file) > :data:`DEFAULT_OUTPUT_LIMIT`; 0 means no limit."""
+    env = GATEBOOK_OUTPUT_LIMIT.get(environ)
+    if env is not None:
+        return env
+    return DEFAULT_OUTPUT_LIMIT if configured is None else configured

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import math
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatebook.capture.follow import STALE_POLLS, FileFollower, sniff_format
+from gatebook.capture.watch import GlobFollower, check_watch, watch_follower
+from gatebook.errors import UsageError
 from gatebook.ingest.stdout import Point
 
 
@@ -331,18 +337,57 @@ def test_a_pipe_is_reported_once_and_never_opened(tmp_path: Path) -> None:
     assert len(follower.errors) == 1 and "not a regular file" in follower.errors[0]
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads anything")
+@contextlib.contextmanager
+def file_modes_bind_root() -> Iterator[None]:
+    """Root reads any file: its CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH capabilities skip
+    the mode checks. As root (CI), this drops both from the calling thread's effective set
+    (capset(2) is per thread) for the body and raises them again after, so a mode-0 file
+    cannot be opened, as for any other user; root stays uid 0, owns the files it made and
+    may chmod them back. For another user modes apply anyway: nothing to do."""
+    if os.geteuid() != 0:
+        yield
+        return
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3, this thread
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    saved = data[0].effective
+    data[0].effective &= ~((1 << 1) | (1 << 2))  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    try:
+        yield
+    finally:
+        data[0].effective = saved
+        assert libc.capset(ctypes.byref(header), data) == 0, "could not restore the capabilities"
+
+
 def test_unreadable_file_is_reported_once(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     write(path, '{"loss": 1}\n')
     path.chmod(0)
-    follower = FileFollower(path)
-    for _ in range(3):
-        assert follower.poll() == []
-    assert len(follower.errors) == 1
-    path.chmod(0o644)
-    append(path, '{"loss": 2}\n')
-    assert follower.poll() == [("loss", 1, 1.0), ("loss", 2, 2.0)]
+    with file_modes_bind_root():
+        with pytest.raises(PermissionError):
+            os.open(path, os.O_RDONLY)  # the premise, for root too
+        assert os.stat(path).st_size > 0  # the stat passes: it is the open that fails
+        follower = FileFollower(path)
+        for _ in range(3):
+            assert follower.poll() == []
+        assert follower.close() == []
+        assert follower.errors == [f"cannot read {path}: Permission denied"]
+        path.chmod(0o644)
+        append(path, '{"loss": 2}\n')
+        assert follower.poll() == [("loss", 1, 1.0), ("loss", 2, 2.0)]
+        assert len(follower.errors) == 1
 
 
 def test_bad_arguments_raise_at_construction(tmp_path: Path) -> None:
@@ -426,3 +471,220 @@ def test_a_file_left_by_an_earlier_run_is_not_this_runs(tmp_path: Path) -> None:
         f.write('{"step": 2, "loss": 1}\n')
     assert sorted(fh.poll()) == [("acc", 1, 0.5), ("epoch", 1, 1.0)]
     assert fl.poll() == [("loss", 2, 1.0)]
+
+
+# -- Hugging Face trainer_state.json -----------------------------------------------------------
+
+
+def trainer_state(entries: list[dict[str, Any]]) -> str:
+    """A trainer_state.json as Trainer writes it (json.dumps(indent=2, sort_keys=True))."""
+    last = entries[-1] if entries else {}
+    state = {"best_metric": None, "best_model_checkpoint": None, "epoch": last.get("epoch", 0),
+             "eval_steps": 20, "global_step": last.get("step", 0), "is_hyper_param_search": False,
+             "is_local_process_zero": True, "is_world_process_zero": True, "log_history": entries,
+             "logging_steps": 10, "max_steps": 40, "num_train_epochs": 2, "save_steps": 20,
+             "stateful_callbacks": {"TrainerControl": {"args": {"should_save": True}, "attributes": {}}},
+             "total_flos": 1.2e12, "train_batch_size": 8, "trial_name": None, "trial_params": None}
+    return json.dumps(state, indent=2, sort_keys=True) + "\n"
+
+
+HF_LOG = [
+    {"epoch": 0.5, "grad_norm": 3.5, "learning_rate": 4e-05, "loss": 0.9, "step": 10},
+    {"epoch": 1.0, "grad_norm": 2.5, "learning_rate": 3e-05, "loss": 0.7, "step": 20},
+    {"epoch": 1.0, "eval_accuracy": 0.6, "eval_loss": 0.65, "eval_runtime": 1.2, "step": 20},
+    {"epoch": 1.5, "grad_norm": 2.0, "learning_rate": 2e-05, "loss": 0.5, "step": 30},
+    {"epoch": 2.0, "grad_norm": 1.5, "learning_rate": 1e-05, "loss": 0.4, "step": 40},
+    {"epoch": 2.0, "eval_accuracy": 0.8, "eval_loss": 0.45, "eval_runtime": 1.1, "step": 40},
+    {"epoch": 2.0, "step": 40, "total_flos": 1.2e12, "train_loss": 0.62, "train_runtime": 9.5},
+]
+
+
+def by_key(points: list[Point]) -> dict[str, list[tuple[int | None, float]]]:
+    out: dict[str, list[tuple[int | None, float]]] = {}
+    for key, step, value in points:
+        out.setdefault(key, []).append((step, value))
+    return out
+
+
+def test_trainer_state_entries_are_at_their_own_step(tmp_path: Path) -> None:
+    path = tmp_path / "trainer_state.json"
+    write(path, trainer_state(HF_LOG[:3]))
+    follower = FileFollower(path)
+    first = by_key(follower.poll())
+    assert first["loss"] == [(10, 0.9), (20, 0.7)]  # the entry's step, not its row number
+    assert first["eval_loss"] == [(20, 0.65)] and first["eval_accuracy"] == [(20, 0.6)]
+    assert first["epoch"] == [(10, 0.5), (20, 1.0), (20, 1.0)]  # epoch is a metric (fractional)
+    assert "step" not in first and "global_step" not in first and "log_history.loss" not in first
+    write(path, trainer_state(HF_LOG))  # rewritten whole at the next save
+    rest = by_key(follower.poll())
+    assert rest["loss"] == [(30, 0.5), (40, 0.4)]
+    assert rest["eval_loss"] == [(40, 0.45)] and rest["train_loss"] == [(40, 0.62)]
+    assert follower.poll() == [] and follower.errors == []
+
+
+def test_trainer_state_entry_without_step_or_not_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "trainer_state.json"
+    write(path, trainer_state([{"loss": 1.0}, "oops", {"loss": 0.5, "step": 7}]))
+    follower = FileFollower(path)
+    assert follower.poll() == [("loss", 1, 1.0), ("loss", 7, 0.5)]  # no step: its 1-based number
+    write(path, trainer_state([{"loss": 1.0}, "oops", {"loss": 0.5, "step": 7}, {"loss": 0.25, "step": 8}]))
+    assert follower.poll() == [("loss", 8, 0.25)]
+    assert len(follower.errors) == 1 and "row 2 is not an object" in follower.errors[0]  # once
+
+
+def test_trainer_state_checkpoints_glob_gives_each_entry_once(tmp_path: Path) -> None:
+    # Trainer saves output_dir/checkpoint-N/trainer_state.json, each repeating the log so far,
+    # and deletes older checkpoints (save_total_limit=1)
+    out = tmp_path / "out"
+    follower = GlobFollower(tmp_path, "out/checkpoint-*/trainer_state.json", rescan=0)
+    assert follower.poll() == []
+    (out / "checkpoint-20").mkdir(parents=True)
+    write(out / "checkpoint-20" / "trainer_state.json", trainer_state(HF_LOG[:3]))
+    got = follower.poll()
+    assert by_key(got)["loss"] == [(10, 0.9), (20, 0.7)]
+    (out / "checkpoint-40").mkdir()
+    write(out / "checkpoint-40" / "trainer_state.json", trainer_state(HF_LOG[:6]))
+    later = time.time() + 5
+    os.utime(out / "checkpoint-40" / "trainer_state.json", (later, later))
+    shutil.rmtree(out / "checkpoint-20")
+    got += follower.poll()
+    assert follower.path == out / "checkpoint-40" / "trainer_state.json"
+    write(out / "checkpoint-40" / "trainer_state.json", trainer_state(HF_LOG))  # the final save
+    got += follower.close()
+    assert sorted(got) == sorted(p for p in hf_points(HF_LOG))  # each entry's points once
+    assert follower.errors == []
+
+
+def hf_points(entries: list[dict[str, Any]]) -> list[Point]:
+    return [(k, e["step"], float(v)) for e in entries for k, v in e.items() if k != "step"]
+
+
+# -- globs: the newest match -------------------------------------------------------------------
+
+
+def lightning_csv(path: Path, rows: list[dict[str, Any]], *, mode: str = "a") -> None:
+    """Rows as Lightning's CSVLogger writes them: csv.DictWriter ("\\r\\n" line ends), sorted keys,
+    empty cells where a row lacks a metric, the header when the file is new."""
+    keys = ["epoch", "step", "train_loss", "val_loss"]
+    new = mode == "w" or not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, mode, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_lightning_metrics_csv_sparse_rows(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    lightning_csv(path, [{"epoch": 0, "step": 49, "train_loss": 0.9}, {"epoch": 0, "step": 99, "train_loss": 0.7},
+                         {"epoch": 0, "step": 99, "val_loss": 0.8}])
+    assert path.read_bytes().startswith(b"epoch,step,train_loss,val_loss\r\n0,49,0.9,\r\n")
+    assert FileFollower(path).poll() == [("epoch", 49, 0.0), ("train_loss", 49, 0.9), ("epoch", 99, 0.0),
+                                         ("train_loss", 99, 0.7), ("epoch", 99, 0.0), ("val_loss", 99, 0.8)]
+
+
+def test_glob_follows_a_file_that_appears_then_a_newer_one(tmp_path: Path) -> None:
+    logs = tmp_path / "lightning_logs"
+    lightning_csv(logs / "version_0" / "metrics.csv", [{"epoch": 0, "step": 9, "train_loss": 5.0}])
+    old = time.time() - 3600
+    os.utime(logs / "version_0" / "metrics.csv", (old, old))  # an earlier run's
+    follower = GlobFollower(tmp_path, "lightning_logs/version_*/metrics.csv", since=time.time(), rescan=0)
+    assert follower.poll() == [] and follower.path is None
+    v1 = logs / "version_1" / "metrics.csv"
+    lightning_csv(v1, [{"epoch": 0, "step": 9, "train_loss": 0.9}])
+    assert follower.poll() == [("epoch", 9, 0.0), ("train_loss", 9, 0.9)]
+    assert follower.path == v1
+    lightning_csv(v1, [{"epoch": 0, "step": 9, "val_loss": 0.8}])  # its last row, not polled yet
+    v2 = logs / "version_2" / "metrics.csv"
+    lightning_csv(v2, [{"epoch": 0, "step": 19, "train_loss": 0.6}])
+    later = time.time() + 5
+    os.utime(v2, (later, later))
+    assert follower.poll() == [("epoch", 9, 0.0), ("val_loss", 9, 0.8), ("epoch", 19, 0.0), ("train_loss", 19, 0.6)]
+    assert follower.path == v2
+    lightning_csv(v2, [{"epoch": 1, "step": 29, "train_loss": 0.5}])
+    assert follower.close() == [("epoch", 29, 1.0), ("train_loss", 29, 0.5)]
+    assert follower.errors == []
+
+
+def test_glob_reads_a_file_overtaken_between_two_scans_and_never_twice(tmp_path: Path) -> None:
+    follower = GlobFollower(tmp_path, "run*/m.jsonl", rescan=0)
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run2").mkdir()
+    write(tmp_path / "run1" / "m.jsonl", '{"step": 1, "loss": 1}\n')
+    write(tmp_path / "run2" / "m.jsonl", '{"step": 2, "loss": 2}\n')
+    os.utime(tmp_path / "run1" / "m.jsonl", (time.time() - 10, time.time() - 10))
+    assert follower.poll() == [("loss", 1, 1.0), ("loss", 2, 2.0)]  # both written during the run
+    append(tmp_path / "run1" / "m.jsonl", '{"step": 3, "loss": 3}\n')  # run1 is the newest again
+    os.utime(tmp_path / "run1" / "m.jsonl", (time.time() + 10, time.time() + 10))
+    assert follower.poll() == [("loss", 3, 3.0)]  # read on from where it was left
+    assert follower.close() == []
+
+
+def test_glob_file_of_an_earlier_run_counts_once_changed_and_only_its_new_lines(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "train.jsonl"
+    path.parent.mkdir()
+    write(path, '{"step": 1, "loss": 9}\n{"step": 2, "loss": 8}\n')
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    follower = GlobFollower(tmp_path, "**/*.jsonl", since=time.time(), rescan=0)
+    assert follower.poll() == []
+    append(path, '{"step": 3, "loss": 1}\n')
+    assert follower.poll() == [("loss", 3, 1.0)]
+    assert follower.close() == [] and follower.errors == []
+
+
+def test_glob_double_star_matches_any_depth_and_only_files(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "dir.csv").mkdir()  # a directory that matches: not followed
+    write(tmp_path / "top.csv", "loss\n1\n")
+    write(tmp_path / "a" / "b" / "deep.csv", "loss\n2\n")
+    os.utime(tmp_path / "top.csv", (time.time() - 10, time.time() - 10))
+    follower = GlobFollower(tmp_path, "**/*.csv", rescan=0)
+    assert follower.poll() == [("loss", 1, 1.0), ("loss", 1, 2.0)]
+    assert follower.path == tmp_path / "a" / "b" / "deep.csv"
+    assert follower.close() == [] and follower.errors == []
+
+
+def test_glob_scans_at_most_once_per_rescan_interval(tmp_path: Path) -> None:
+    follower = GlobFollower(tmp_path, "*.jsonl", rescan=3600)
+    assert follower.poll() == []  # the first poll scans
+    write(tmp_path / "m.jsonl", '{"loss": 1}\n')
+    assert follower.poll() == []  # not scanned again yet
+    assert follower.close() == [("loss", 1, 1.0)]  # the end always scans
+
+
+def test_glob_that_never_matched_is_said_at_the_end(tmp_path: Path) -> None:
+    follower = GlobFollower(tmp_path, "lightning_logs/version_*/metrics.csv", rescan=0)
+    assert follower.poll() == [] and follower.errors == []  # not yet: the command may write it later
+    assert follower.close() == [] and follower.close() == []
+    assert follower.errors == [f"no file written during the run matches 'lightning_logs/version_*/metrics.csv' "
+                               f"(in {tmp_path})"]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("", "empty"), ("  ", "empty"), ("/abs/*.csv", "relative"), ("~/out/*.csv", "relative"),
+    ("../out/*.csv", "climb out"), ("a/../../*.csv", "climb out"), ("**/../*.csv", "climb out"),
+    ("logs/**.csv", "whole path component"), ("logs/*/", "end with a file name"), ("logs/**", "end with a file name"),
+])
+def test_watch_values_that_cannot_be_followed(value: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        check_watch(value)
+
+
+@pytest.mark.parametrize("value", [
+    "history.json", "/abs/history.json", "../elsewhere/metrics.csv", "~/x.jsonl",  # plain paths: as before
+    "lightning_logs/version_*/metrics.csv", "out/**/trainer_state.json", "a/../b/*.csv", "./m[0-9].csv",
+])
+def test_watch_values_accepted(value: str) -> None:
+    check_watch(value)
+
+
+def test_watch_follower_plain_path_or_glob(tmp_path: Path) -> None:
+    plain = watch_follower("sub/../history.json", tmp_path)
+    assert isinstance(plain, FileFollower) and plain.path == tmp_path / "sub/../history.json"
+    assert isinstance(watch_follower(str(tmp_path / "h.json"), "/elsewhere"), FileFollower)
+    assert isinstance(watch_follower("v_*/m.csv", tmp_path), GlobFollower)
+    from gatebook.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        watch_follower("v_*/m.log", tmp_path, regexes=["no group"])

@@ -117,3 +117,22 @@ def test_mismatches_are_sorted_and_non_string_values_are_json_in_messages() -> N
     assert warning_lines(found) == ["the command asked for a=[1, 2], the run reported [3, 4]",
                                     "the command asked for m=true, the run reported false",
                                     "the command asked for z=1, the run reported 2"]
+
+
+def test_hydra_overrides_against_the_resolved_config() -> None:
+    from gatebook.capture.params import params_from_argv, params_from_object
+
+    argv = params_from_argv(["python", "train.py", "optimizer=adam", "optimizer.lr=0.01", "+trainer.max_epochs=5",
+                             "~model.dropout", "hydra.run.dir=outputs/x"])
+    resolved = params_from_object({"optimizer": {"_target_": "torch.optim.Adam", "lr": 0.01},
+                                   "trainer": {"max_epochs": 5}, "model": {"depth": 4}})
+    assert find_mismatches({"argv": argv, "api": resolved}) == []  # a group choice and a deletion honoured
+    still = find_mismatches({"argv": argv, "api": {**resolved, "model.dropout": 0.1, "trainer.max_epochs": 3}})
+    assert [(m.key, m.intended, m.reported) for m in still] == [("model.dropout", None, 0.1),
+                                                                 ("trainer.max_epochs", 5, 3)]
+
+
+def test_redacted_secrets_are_never_compared() -> None:
+    found = find_mismatches({"argv": {"hf_token": "***", "lr": 0.1}, "api": {"hf_token": "hf_real", "lr": 0.1}})
+    assert found == []
+    assert find_mismatches({"argv": {"password": "pw"}, "api": {"password": "***"}}) == []

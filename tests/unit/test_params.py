@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gatebook.capture.argv import config_file_artifacts, layout, python_config_files
 from gatebook.capture.params import (
+    argv_options,
     load_config_file,
     merge_params,
     params_from_argv,
@@ -189,6 +192,78 @@ def test_params_from_argv_never_raises(argv: list[str]) -> None:
     result = params_from_argv(argv)
     assert isinstance(result, dict)
     assert all(isinstance(key, str) and key and not key.startswith("-") for key in result)
+
+
+# -- Hydra-style overrides, interpreters, positional config files ------------------------------
+
+
+HYDRA_ARGV = ["python", "train.py", "optimizer=adam", "optimizer.lr=0.01", "+trainer.max_epochs=5", "++seed=42",
+              "~model.dropout", "hydra.run.dir=outputs/x", "model.layers=[1,2,3]", "name='0.1'",
+              "+db@backup=mysql", "data/train=imagenet"]
+
+
+def test_hydra_argv_becomes_params() -> None:
+    assert params_from_argv(HYDRA_ARGV) == {
+        "optimizer": "adam", "optimizer.lr": 0.01, "trainer.max_epochs": 5, "seed": 42,
+        "model.dropout": None,  # ~key: Hydra's delete
+        "hydra.run.dir": "outputs/x", "model.layers": "[1,2,3]",  # lists stay strings
+        "name": "0.1",  # a quoted value is a string
+        "db@backup": "mysql", "data/train": "imagenet",
+    }
+
+
+def test_hydra_overrides_and_options_mix() -> None:
+    argv = ["python", "-u", "train.py", "--lr=3e-4", "trainer.devices=2", "--name", "a=b", "~x=1", "plain.txt",
+            "--", "after=1"]
+    assert params_from_argv(argv) == {"lr": 0.0003, "trainer.devices": 2, "name": "a=b", "x": None}
+    # the placeholder values of preflight: text as typed, deletions left out
+    assert argv_options(argv) == [("lr", "3e-4"), ("trainer.devices", "2"), ("name", "a=b")]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["python", "-X", "frozen_modules=off", "train.py", "a=1"], {"a": 1}),
+    (["python", "-Xdev", "-W", "ignore", "-u", "train.py", "--b", "2"], {"b": 2}),
+    (["python", "-uB", "-m", "pkg.train", "lr=0.1", "--epochs", "3"], {"lr": 0.1, "epochs": 3}),
+    (["python3.11", "-mpkg", "k=v"], {"k": "v"}),
+    (["python", "-c", "import sys; x=1", "arg=2"], {"arg": 2}),
+    (["python", "--check-hash-based-pycs", "always", "t.py", "k=1"], {"k": 1}),
+    (["bash", "-c", "x=1 python train.py --lr 2"], {}),
+    (["torchrun", "--nproc_per_node", "2", "train.py", "lr=0.5"], {"nproc_per_node": 2, "lr": 0.5}),
+    (["./train.sh", "+a.b=true", "~c"], {"a.b": True, "c": None}),
+    (["prog", "=1", "+=2", "~", "1a=2", "a..b=1", "~a="], {"a": None}),
+])
+def test_interpreter_options_are_not_params(argv: list[str], expected: dict[str, object]) -> None:
+    assert params_from_argv(argv) == expected
+
+
+@pytest.mark.parametrize(("argv", "script", "args"), [
+    (["python", "train.py", "x"], 1, 2),
+    (["python", "-u", "-X", "dev", "train.py"], 4, 5),
+    (["python", "-m", "pkg", "a"], 2, 3),
+    (["python", "-um", "pkg"], 2, 3),
+    (["python"], None, 1),
+    (["bash", "-ec", "echo hi", "zero"], 2, 3),
+    (["bash", "run.sh", "a=1"], 1, 2),
+    (["torchrun", "train.py"], None, 1),
+])
+def test_layout(argv: list[str], script: int | None, args: int) -> None:
+    lay = layout(argv)
+    assert (lay.script, lay.args) == (script, args)
+
+
+def test_python_config_files_are_positional_py_files_after_the_script(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    for name in ("train.py", "config/small.py", "other.py"):
+        (tmp_path / name).write_text("lr = 3e-4\n")
+    argv = ["python", "train.py", "config/small.py", "--lr=3e-4", "missing.py", "--cfg", "other.py", "data.txt"]
+    assert [(i, p.relative_to(tmp_path).as_posix()) for i, p in python_config_files(argv, tmp_path)] == [
+        (2, "config/small.py")]  # the script, a missing file and an option's value are not config files
+    assert [i for i, _ in python_config_files(["torchrun", "train.py", "other.py"], tmp_path)] == [2]
+    assert [i for i, _ in python_config_files([str(tmp_path / "train.py"), "other.py"], tmp_path)] == [1]
+    assert python_config_files(["python", "-m", "pkg", "config/small.py"], tmp_path)[0][0] == 3
+    rows = config_file_artifacts("r1", argv, tmp_path)
+    assert [(r.path, r.kind, r.size) for r in rows] == [("config/small.py", "config", 10)]
+    assert rows[0].sha256 == hashlib.sha256(b"lr = 3e-4\n").hexdigest()
 
 
 # -- params_from_object / merge_params --------------------------------------------------------

@@ -37,6 +37,15 @@ def test_last_line_without_newline_is_parsed_at_close() -> None:
     assert parser.close() == [("a", None, 1.0)]
 
 
+def test_a_line_redrawn_with_carriage_returns_is_read_as_its_last_text() -> None:
+    """tqdm.write clears the bar (\\r, spaces, \\r) and writes its line: that line is parsed."""
+    parser = LineParser(kv=True)
+    bar = "".join(f"\r{i:>3}%|{'#' * (i // 10):<10}| {i}/100" for i in range(40))
+    pts = parser.feed(bar + "\r" + " " * 30 + '\rgatebook: {"step": 39, "loss": 0.5}\r\n')
+    pts += parser.feed(bar + "\repoch=2 acc=0.75\n")
+    assert pts == [("loss", 39, 0.5), ("epoch", 2, 2.0), ("acc", 2, 0.75)]
+
+
 def test_key_value_pairs() -> None:
     parser = LineParser(kv=True)
     pts = parser.feed("epoch=3 loss=0.31 acc=91.5% lr=1e-4 note=fast path=/a=b\n")

@@ -31,6 +31,10 @@ Rules (documented in docs/diff.md):
   recorded from the command line as ``layers=1``).
 - A bare ``--flag`` (True) against a reported value that is neither a bool nor a number
   is not compared (the flag may take an optional value the code filled in).
+- A secret stored redacted (``***``, :mod:`gatebook.capture.redact`) on either side is not
+  compared: its value is not known, and a warning must not print the other side's.
+- A Hydra deletion ``~key`` is recorded as None: a run that still reports the key with a
+  value disagrees.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ import ntpath
 import posixpath
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from gatebook.capture.redact import REDACTED
 
 __all__ = ["Mismatch", "INTENDED_SOURCES", "REPORTED_SOURCE", "compared_keys", "find_mismatches", "same_value",
            "warning_lines", "run_warnings", "value_text"]
@@ -112,6 +118,8 @@ def compared_keys(by_source: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def same_value(intended: Any, reported: Any, *, cwd: str | None = None) -> bool:
     """Whether ``reported`` honours ``intended`` under the rules of this module."""
+    if intended == REDACTED or reported == REDACTED:
+        return True  # a secret: not comparable, and never printed
     want, got = _coerce(intended), _coerce(reported)
     if isinstance(got, (list, tuple)) and not isinstance(want, (list, tuple)):
         return bool(got) and same_value(want, got[0], cwd=cwd)

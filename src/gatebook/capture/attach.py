@@ -267,10 +267,12 @@ def attach(opts: AttachOptions) -> AttachResult:
     """Adopt process ``opts.pid`` as a recorded run; return when it ends (or we detach)."""
     from gatebook import project
     from gatebook.capture.follow import FileFollower
+    from gatebook.capture.watch import is_glob, watch_follower
     from gatebook.capture.params import params_from_argv
     from gatebook.capture.recorder import make_record
+    from gatebook.capture.redact import redact_argv
     from gatebook.project_config import load_project_config
-    from gatebook.settings import load_settings
+    from gatebook.settings import load_settings, output_limit
     from gatebook.store import open_store
 
     pid = parse_pid(opts.pid)
@@ -287,13 +289,14 @@ def attach(opts: AttachOptions) -> AttachResult:
         except ProcessLookupError:
             raise UsageError(f"no process with pid {pid}", hint="check the pid with `ps`") from None
     ingest = pconf.ingest
-    watch = [_resolve(p, info.cwd) for p in opts.watch]
+    # a glob is kept relative (it is resolved from the process's cwd, and a rerun runs there)
+    watch = [Path(p) if is_glob(p) else _resolve(p, info.cwd) for p in opts.watch]
     log = _resolve(opts.log, info.cwd) if opts.log else None
     # files last written before the process started are an earlier run's: skipped (as `gatebook run`);
     # a second of margin for the start time's precision (it is derived from the boot time)
     since = info.create_time - STALE_MARGIN
-    followers = [FileFollower(p, prefix=ingest.prefix, kv=ingest.kv, regexes=ingest.regex, since=since)
-                 for p in watch]
+    followers: list[Any] = [watch_follower(p, info.cwd or os.getcwd(), expand_user=True, prefix=ingest.prefix,
+                                           kv=ingest.kv, regexes=ingest.regex, since=since) for p in opts.watch]
     if log is not None:
         followers.append(FileFollower(log, fmt="log", prefix=ingest.prefix, kv=ingest.kv, regexes=ingest.regex,
                                       since=since))
@@ -308,8 +311,9 @@ def attach(opts: AttachOptions) -> AttachResult:
             from gatebook.gates.setup import prepare_gates
 
             gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
+        command = redact_argv(info.command).argv  # secrets on its command line are stored as ***
         record = make_record(name=opts.name, parent_id=None, tags=opts.tags, group=opts.group,
-                             command=info.command, cwd=info.cwd, source="attach", pid=pid,  # type: ignore[arg-type]
+                             command=command, cwd=info.cwd, source="attach", pid=pid,  # type: ignore[arg-type]
                              created_at=info.create_time)
         if record.pid_start is None:  # the process ended between the checks
             raise UsageError(f"process {pid} has already ended", hint="attach to a running process")
@@ -317,7 +321,8 @@ def attach(opts: AttachOptions) -> AttachResult:
         previous = _detach_on_signals(interrupted)
         try:
             return _follow(opts, proc, info, store, record, settings, gating, followers, log, watch,
-                           interrupted, params=params_from_argv(info.command))
+                           interrupted, params=params_from_argv(command),
+                           output_limit=output_limit(pconf.output.limit))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -340,24 +345,28 @@ def _detach_on_signals(interrupted: list[int]) -> dict[int, Any]:
 
 def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, record: Any, settings: Any,
             gating: Any, followers: list[Any], log: Path | None, watch: list[Path], interrupted: list[int],
-            *, params: dict[str, Any]) -> AttachResult:
+            *, params: dict[str, Any], output_limit: int | None = None) -> AttachResult:
+    from gatebook.capture.argv import config_file_artifacts
     from gatebook.capture.recorder import provenance_batch
+    from gatebook.capture.redact import redact_argv
     from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, judge_live, direction_of
     from gatebook.gates.live import LiveGates
     from gatebook.store.base import WriteBatch
 
-    run_id = record.id
     pid = info.pid
     say = _sayer(opts.echo)
-    store.create_run(record)
+    run_id = store.create_run(record)  # another id when this one was taken meanwhile
     supervised = {"gates": [g.name for g in gating.gates] if gating else [], "watch": [str(p) for p in watch],
                   "log": str(log) if log else None, "baseline": gating.baseline_id if gating else None,
                   "config_file": None, "attached_pid": pid}
     store.update_run(run_id, provenance={"gatebook": supervised})
-    if params:
-        store.write(WriteBatch(params=[(run_id, "argv", params)]))
+    safe = redact_argv(info.command)  # its command line's secrets: stored and shown as ***
+    first = WriteBatch(params=[(run_id, "argv", params)] if params else [],
+                       artifacts=config_file_artifacts(run_id, safe.argv, info.cwd) if info.cwd else [])
+    if first:
+        store.write(first)
     label = opts.name or run_id
-    command = " ".join(info.command) or "?"
+    command = " ".join(safe.argv) or "?"
     say(f"attached to pid {pid} ({command if len(command) <= 80 else command[:77] + '...'}) as run {label}")
     warnings: list[str] = []
     if info.unreadable:
@@ -373,14 +382,14 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
     def capture() -> None:
         try:
             prov_result.append(provenance_batch(store, run_id, prov_cwd, environ=info.environ,
-                                                command=prov_command))
+                                                command=prov_command, secrets=safe.secrets))
         except Exception as exc:  # best effort; never fatal
             prov_result.append(exc)
 
     prov_thread = threading.Thread(target=capture, name="gatebook-provenance", daemon=True)
     prov_thread.start()
 
-    collector = _Collector(run_id, {"stdout": _NoParse()})
+    collector = _Collector(run_id, {"stdout": _NoParse()}, redact=safe.redact_text(), output_limit=output_limit)
     log_text = _LogText(log, since=info.create_time - STALE_MARGIN) if log is not None else None
 
     def gather(final: bool) -> None:
@@ -426,6 +435,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
         stopper.tick()
         time.sleep(settings.flush_interval)
     gather(final=not interrupted)  # detached: a partial last line is still being written
+    collector.close()
     collector.flush(store, beat=False)
     prov_thread.join(timeout=30)
     for item in prov_result:

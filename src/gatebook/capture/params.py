@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from gatebook.errors import ConfigError
 from gatebook.serialize import flatten, to_config_dict
@@ -81,24 +80,10 @@ def _parse_json(path: Path, text: str, note: str) -> Any:
         raise _syntax_error(path, exc.lineno, exc.colno, exc.msg, note) from None
 
 
-def _toml_loads() -> Callable[[str], Any]:
-    """``tomllib.loads`` (Python 3.11+) or ``tomli.loads``; ConfigError when neither exists."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib.loads
-    try:
-        import tomli  # type: ignore[import-not-found]
-    except ImportError:
-        raise ConfigError(
-            "reading TOML config files on Python < 3.11 needs the 'tomli' package",
-            hint="install it with: pip install tomli (or use a .yaml or .json config)",
-        ) from None
-    return tomli.loads  # type: ignore[no-any-return]
-
-
 def _parse_toml(path: Path, text: str, note: str) -> Any:
-    loads = _toml_loads()
+    from gatebook.tomlcompat import toml_loads
+
+    loads = toml_loads()
     try:
         return loads(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
@@ -196,54 +181,43 @@ def parse_value(text: str) -> object:
     return text
 
 
-def _is_option(token: str) -> bool:
-    """True for ``-x`` / ``--name`` tokens; negative numbers (``-1``, ``-1e-3``) are values."""
-    return token.startswith("-") and token != "-" and not _FLOAT.fullmatch(token)
-
-
-def _option_key(body: str) -> str:
-    return body.lstrip("-").replace("-", "_")
-
-
 def params_from_argv(argv: Sequence[str]) -> dict[str, object]:
-    """The ``--key value`` / ``--key=value`` options of a wrapped command, as params.
+    """The options and Hydra-style overrides of a wrapped command, as params.
 
-    ``argv[0]`` (the program) and positional arguments (such as ``train.py`` after
-    ``python``) are ignored, as are single-dash short options. Keys lose their leading
-    dashes and have ``-`` replaced by ``_``. A ``--flag`` followed by another option or by
-    the end is ``True`` (``--no-flag`` is kept as key ``no_flag`` = True, not negated).
-    Values go through :func:`parse_value`. Parsing stops at a bare ``--``. A repeated key
-    keeps its last value. Never raises.
+    ``argv`` is split by :func:`gatebook.capture.argv.scan`: the program, a Python
+    interpreter's own options (``python -u -m pkg``), the script and other positional
+    arguments are ignored, as are single-dash short options. ``--key value`` / ``--key=value``
+    options lose their dashes and have ``-`` replaced by ``_``; a ``--flag`` followed by another
+    option or by the end is ``True`` (``--no-flag`` is kept as key ``no_flag`` = True, not
+    negated). Positional ``key=value``, ``+key=value`` and ``++key=value`` tokens (Hydra
+    overrides) keep their dotted key as written; ``~key`` (Hydra's delete) is the key with the
+    value None. Values go through :func:`parse_value`, except a quoted override value
+    (``name='0.1'``), which stays the string inside the quotes. Parsing stops at a bare ``--``.
+    A repeated key keeps its last value. Never raises.
     """
-    return {key: True if raw is None else parse_value(raw) for key, raw in argv_options(argv)}
+    from gatebook.capture.argv import scan
+
+    out: dict[str, object] = {}
+    for item in scan(argv):
+        if item.key is None:
+            continue
+        if item.kind == "delete":
+            out[item.key] = None
+        elif item.text is None:
+            out[item.key] = True
+        else:
+            out[item.key] = item.text if item.quoted else parse_value(item.text)
+    return out
 
 
 def argv_options(argv: Sequence[str]) -> list[tuple[str, str | None]]:
-    """The ``--key value`` / ``--key=value`` options of ``argv`` (program first) as
-    ``(key, text as typed)``, ``None`` for a bare ``--flag``; the rules of
-    :func:`params_from_argv`. A repeated key appears each time."""
-    out: list[tuple[str, str | None]] = []
-    tokens = [str(t) for t in argv[1:]]
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if token == "--":
-            break
-        if not token.startswith("--") or not _is_option(token):
-            continue  # a positional argument or a short option
-        body, has_value, value = token[2:].partition("=")
-        key = _option_key(body)
-        if not key:
-            continue
-        if has_value:
-            out.append((key, value))
-        elif i < len(tokens) and not _is_option(tokens[i]):
-            out.append((key, tokens[i]))
-            i += 1
-        else:
-            out.append((key, None))
-    return out
+    """The options and overrides of ``argv`` (program first) as ``(key, text as typed)``,
+    ``None`` for a bare ``--flag``; the rules of :func:`params_from_argv` (``~key`` deletions
+    are left out). A repeated key appears each time."""
+    from gatebook.capture.argv import scan
+
+    return [(item.key, item.text) for item in scan(argv)
+            if item.key is not None and item.kind in ("option", "override")]
 
 
 # -- objects and layers ---------------------------------------------------------------------------

@@ -9,9 +9,10 @@ Collection is meant to be cheap (a few ``git`` processes with timeouts,
 ``importlib.metadata`` rather than pip), and importing this module only pulls in the
 standard library's light modules; heavier ones are imported inside the functions.
 
-Secrets never leave this module in clear: environment variables whose *name* looks
-secret are replaced by ``"***"``, passwords embedded in URLs are masked, and git remote
-URLs lose their credentials.
+Secrets never leave this module in clear (the rules are in :mod:`gatebook.capture.redact`):
+environment variables whose *name* looks secret are replaced by ``"***"``, passwords
+embedded in URLs and the command line's secret values are masked, and git remote URLs lose
+their credentials.
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
+
+# the secrets part lives in gatebook.capture.redact; re-exported here for existing imports
+from gatebook.capture.redact import (
+    REDACTED,
+    SECRET_NAME_PATTERNS,
+    is_secret_name,
+    redact_env,
+    redact_url,
+    strip_credentials,
+)
 
 __all__ = [
     "MAX_UNTRACKED_BYTES",
@@ -46,29 +57,6 @@ __all__ = [
     "system_info",
 ]
 
-#: Substrings (upper case) of environment variable names whose values are redacted.
-SECRET_NAME_PATTERNS: tuple[str, ...] = (
-    "KEY",
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "PWD",
-    "CREDENTIAL",
-    "AUTH",
-    "PRIVATE",
-    "COOKIE",
-    "SESSION",
-    "SIGNATURE",
-    "DSN",
-)
-
-#: Names that match a pattern but hold no secret (the shell's current / previous directory).
-_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
-
-#: The replacement text for a redacted value.
-REDACTED = "***"
-
 #: Untracked files larger than this are left out of the patch (they stay in ``dirty_files``).
 MAX_UNTRACKED_BYTES = 256 * 1024
 
@@ -84,13 +72,6 @@ _BINARY_SNIFF_BYTES = 8000  # like git: a NUL in the first 8000 bytes means bina
 _GIT_TIMEOUT = 10.0
 _GPU_TIMEOUT = 5.0
 
-# scheme://user:password@  (password may itself contain '@': the match runs to the last '@'
-# of the authority, which ends at whitespace, '/', '?' or '#').
-_URL_PASSWORD = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*):(?P<password>[^\s/?#]+)@"
-)
-_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^/?#\s]*)@")
-_TOKEN_SCHEMES = frozenset({"http", "https", "ftp", "ftps"})
 
 
 # -- git ------------------------------------------------------------------------------------------
@@ -530,56 +511,6 @@ def system_info() -> dict[str, Any]:
     }
 
 
-# -- secrets --------------------------------------------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """``url`` (or any text holding URLs) with each embedded password replaced by ``***``.
-
-    ``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``. The user name is kept;
-    text without ``scheme://user:password@`` is returned unchanged.
-    """
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{REDACTED}@", url)
-
-
-def strip_credentials(url: str) -> str:
-    """``url`` without credentials, for URLs that are shown and stored (git remotes).
-
-    A ``user:password@`` part is removed whatever the scheme; for http(s)/ftp(s) a bare
-    ``user@`` is removed too (it is commonly an access token). ``ssh://git@host/...`` and
-    scp-like ``git@host:path`` keep their user, which is not a secret.
-    """
-    match = _URL_USERINFO.match(url)
-    if match is None:
-        return url
-    userinfo = match.group("userinfo")
-    if ":" in userinfo or match.group("scheme").lower() in _TOKEN_SCHEMES:
-        return f"{match.group('scheme')}://{url[match.end():]}"
-    return url
-
-
-def is_secret_name(name: str) -> bool:
-    """True when an environment variable called ``name`` probably holds a secret."""
-    upper = name.upper()
-    if upper in _NOT_SECRET_NAMES:
-        return False
-    return any(pattern in upper for pattern in SECRET_NAME_PATTERNS)
-
-
-def redact_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``environ`` safe to store.
-
-    Values of variables whose name contains one of :data:`SECRET_NAME_PATTERNS`
-    (case-insensitive; ``PWD`` and ``OLDPWD`` excepted) become ``"***"``; in all other
-    values, passwords inside URLs are masked by :func:`redact_url`. Keys are sorted.
-    """
-    out: dict[str, str] = {}
-    for name in sorted(environ, key=str):
-        value = environ[name]
-        out[str(name)] = REDACTED if is_secret_name(str(name)) else redact_url(str(value))
-    return out
-
-
 # -- seeds and everything together ----------------------------------------------------------------
 
 
@@ -618,13 +549,14 @@ def _own_packages() -> dict[str, str]:
 
 
 def collect(cwd: str | Path, *, environ: Mapping[str, str] | None = None,
-            include_packages: bool = True) -> tuple[dict[str, Any], str | None]:
+            include_packages: bool = True, secrets: Collection[str] = ()) -> tuple[dict[str, Any], str | None]:
     """The provenance of a run started in ``cwd``, and its working-tree patch.
 
     Returns ``(provenance, patch)`` where provenance is
     ``{"git": git_info(cwd) without "patch", "python", "packages", "gpus", "system", "env"}``
     (``packages`` is ``{}`` when ``include_packages`` is false; ``env`` is
-    :func:`redact_env` of ``environ``, default ``os.environ``) and ``patch`` is the
+    :func:`redact_env` of ``environ``, default ``os.environ``, with the values of ``secrets``, the
+    command line's, masked too) and ``patch`` is the
     ``git_info`` patch or None. Never raises for environment reasons.
     """
     git = git_info(cwd)
@@ -636,6 +568,6 @@ def collect(cwd: str | Path, *, environ: Mapping[str, str] | None = None,
         "packages": _own_packages() if include_packages else {},
         "gpus": gpus(),
         "system": system_info(),
-        "env": redact_env(env),
+        "env": redact_env(env, secrets),
     }
     return provenance, patch

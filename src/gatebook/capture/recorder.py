@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 import time
-from typing import Sequence
+from typing import Collection, Sequence
 
 from gatebook.errors import GatebookError
 from gatebook.ids import new_run_id
@@ -61,21 +61,24 @@ def resolve_parent(store: Store, parent: str | None) -> str | None:
 def new_api_run(store: Store, *, name: str | None, parent: str | None, tags: Sequence[str],
                 group: str | None) -> RunRecord:
     """Create the run a standalone ``gb.init()`` records into."""
+    from gatebook.capture.redact import redact_argv
+
     record = make_record(name=name, parent_id=resolve_parent(store, parent), tags=tags, group=group,
-                         command=[sys.executable, *sys.argv], cwd=os.getcwd(), source="api")
+                         command=redact_argv([sys.executable, *sys.argv]).argv, cwd=os.getcwd(), source="api")
     run_id = store.create_run(record)  # another id when this one was taken meanwhile
     return record if run_id == record.id else dataclasses.replace(record, id=run_id)
 
 
 def provenance_batch(store: Store, run_id: str, cwd: str, *,
                      environ: dict[str, str] | None = None,
-                     command: Sequence[str] | None = None) -> WriteBatch:
+                     command: Sequence[str] | None = None, secrets: Collection[str] = ()) -> WriteBatch:
     """Collect provenance of ``cwd`` and store it on the run; returns the patch artifact
     (and nothing else) as a batch for the caller to write.
 
     Provenance: git commit, branch, remote, dirty flag and dirty files; files changed
     since the parent run's commit; Python and packages (those of ``command``'s
-    interpreter when it is Python); GPUs; system; redacted env.
+    interpreter when it is Python); GPUs; system; redacted env (``secrets``, the command
+    line's secret values, masked in it too: :mod:`gatebook.capture.redact`).
     (Seeds are derived from params and env when the run is shown.)
     """
     from gatebook.capture import provenance as prov
@@ -83,7 +86,7 @@ def provenance_batch(store: Store, run_id: str, cwd: str, *,
     env = dict(os.environ if environ is None else environ)
     python_command = bool(command) and prov.is_python_command(command or ())
     # the interpreter that matters is a Python command's, not the one gatebook runs on
-    info, patch = prov.collect(cwd, environ=env, include_packages=not python_command)
+    info, patch = prov.collect(cwd, environ=env, include_packages=not python_command, secrets=secrets)
     if python_command:
         assert command is not None
         other = prov.interpreter_info(command[0], env=env, cwd=str(cwd))

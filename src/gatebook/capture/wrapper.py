@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gatebook.errors import UsageError
 from gatebook.records import RunStatus
@@ -121,24 +121,32 @@ class WrapResult:
 
 
 class _Collector:
-    """Thread-safe buffer between the output readers and the flushing loop."""
+    """Thread-safe buffer between the output readers and the flushing loop.
 
-    def __init__(self, run_id: str, parsers: dict[str, Any]) -> None:
+    The metric parsers read the raw text; what is stored goes through
+    :class:`~gatebook.capture.stored.StoredOutput`: progress-bar redraws collapsed to the line's
+    final state, ``redact`` applied to it (never to what the parsers or the live echo see), at
+    most ``output_limit`` bytes kept (its head and its tail; ``None``: GATEBOOK_OUTPUT_LIMIT or
+    the default, 0: all)."""
+
+    def __init__(self, run_id: str, parsers: dict[str, Any], redact: Callable[[str], str] | None = None,
+                 *, output_limit: int | None = None) -> None:
+        from gatebook.capture.stored import StoredOutput
+        from gatebook.settings import output_limit as default_limit
+
         self.run_id = run_id
         self.parsers = parsers
         self.lock = threading.Lock()
-        self.seq = 0
-        self.chunks: list[tuple[int, float, str, str]] = []
+        self.output = StoredOutput(limit=default_limit() if output_limit is None else output_limit, redact=redact)
         self.points: list[tuple[str, str, int | None, float, float]] = []
         self.total_points = 0
 
     def on_output(self, stream: str, text: str) -> None:
         ts = time.time()
         pts = self.parsers[stream].feed(text)
-        with self.lock:
-            self.chunks.append((self.seq, ts, stream, text))
-            self.seq += 1
-            if pts:
+        self.output.feed(stream, text, ts)
+        if pts:
+            with self.lock:
                 rid = self.run_id
                 self.points.extend((rid, k, s, v, ts) for k, s, v in pts)
                 self.total_points += len(pts)
@@ -160,18 +168,27 @@ class _Collector:
                 self.points.extend((self.run_id, k, s, v, ts) for k, s, v in pts)
                 self.total_points += len(pts)
 
-    def take(self) -> tuple[list[Any], list[Any]]:
+    def close(self) -> None:
+        """The output ended: last lines without a newline are parsed, and the lines still being
+        drawn are stored as they stand."""
+        self.close_parsers()
+        self.output.close()
+
+    def take(self) -> tuple[list[Any], list[Any], list[int]]:
+        """Output chunks to write, metric points, output seqs to delete."""
+        chunks, deletes = self.output.take()
         with self.lock:
-            chunks, self.chunks = self.chunks, []
             points, self.points = self.points, []
-        return chunks, points
+        return chunks, points, deletes
 
     def flush(self, store: Any, *, beat: bool) -> None:
         """Write what was collected (and a heartbeat) in one batch."""
         from gatebook.store.base import WriteBatch
 
-        chunks, points = self.take()
+        chunks, points, deletes = self.take()
         batch = WriteBatch(metrics=points)
+        if deletes:
+            batch.output_deletes.append((self.run_id, deletes))
         if chunks:
             batch.output.append((self.run_id, chunks))
         if beat:
@@ -196,10 +213,11 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     from gatebook import project
     from gatebook.capture.params import load_config_file, params_from_argv, params_from_object
     from gatebook.capture.process import Child
+    from gatebook.capture.redact import redact_argv
     from gatebook.ids import new_run_id
     from gatebook.ingest.stdout import LineParser
     from gatebook.project_config import load_project_config
-    from gatebook.settings import load_settings
+    from gatebook.settings import load_settings, output_limit
 
     if not opts.argv:
         raise UsageError("no command to run", hint="usage: gatebook run [OPTIONS] -- COMMAND [ARGS]...")
@@ -212,7 +230,8 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     pconf = load_project_config(proj.root)
     config_file = os.path.join(cwd, opts.config_file) if opts.config_file else None
     config_params = params_from_object(load_config_file(config_file)) if config_file else {}
-    argv_params = params_from_argv(opts.argv)
+    safe = redact_argv(opts.argv)  # secrets on the command line: stored as ***, the command gets them
+    argv_params = params_from_argv(safe.argv)
     regexes = list(opts.regexes) + list(pconf.ingest.regex)
     parsers = {s: LineParser(prefix=opts.prefix or pconf.ingest.prefix, kv=opts.kv or pconf.ingest.kv,
                              regexes=regexes) for s in ("stdout", "stderr")}
@@ -243,14 +262,15 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
 
             store = open_store(proj.store_url)
         gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
-    from gatebook.capture.follow import FileFollower
+    from gatebook.capture.watch import watch_follower
 
     run_id = new_run_id()
     started = time.time()
-    followers = [FileFollower(os.path.join(cwd, path), prefix=opts.prefix or pconf.ingest.prefix,
-                              kv=opts.kv or pconf.ingest.kv, regexes=regexes, since=started)
+    followers = [watch_follower(path, cwd, prefix=opts.prefix or pconf.ingest.prefix,
+                                kv=opts.kv or pconf.ingest.kv, regexes=regexes, since=started)
                  for path in opts.watch]
-    collector = _Collector(run_id, parsers)
+    collector = _Collector(run_id, parsers, redact=safe.redact_text(),
+                           output_limit=output_limit(pconf.output.limit))
     env = project.env_for_child(proj.store_url, run_id)
     env.update(opts.env)
     interrupted: list[int] = []
@@ -313,15 +333,20 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
             parent_id: str | None, started: float, config_params: dict[str, Any],
             argv_params: dict[str, Any], settings: Any, interrupted: list[int], gating: Any,
             followers: list[Any], cwd: str, env: dict[str, str]) -> WrapResult:
+    from gatebook.capture.argv import config_file_artifacts
     from gatebook.capture.recorder import make_record, provenance_batch
+    from gatebook.capture.redact import redact_argv
     from gatebook.store import open_store
     from gatebook.store.base import WriteBatch
 
     if store is None:
         store = open_store(store_url)
+    safe = redact_argv(opts.argv)
     record = make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
-                         command=list(opts.argv), cwd=cwd, source="wrapper", created_at=started)
-    store.create_run(record)
+                         command=safe.argv, cwd=cwd, source="wrapper", created_at=started)
+    # the command already has this id (GATEBOOK_RUN_ID): it cannot move to another one. new_run_id
+    # never repeats itself in a process (a sweep's trials are threads of one process)
+    store.create_run(record, keep_id=True)
     supervised = {"gates": [g.name for g in gating.gates] if gating else [], "watch": list(opts.watch),
                   "baseline": gating.baseline_id if gating else None, "config_file": opts.config_file}
     store.update_run(run_id, provenance={"gatebook": supervised})
@@ -330,13 +355,15 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         first.params.append((run_id, "config", config_params))
     if argv_params:
         first.params.append((run_id, "argv", argv_params))
+    first.artifacts.extend(config_file_artifacts(run_id, safe.argv, cwd))  # `python train.py config/small.py`
     store.write(first)
 
     prov_result: list[Any] = []
 
     def capture() -> None:
         try:
-            prov_result.append(provenance_batch(store, run_id, cwd, environ=env, command=opts.argv))
+            prov_result.append(provenance_batch(store, run_id, cwd, environ=env, command=opts.argv,
+                                                secrets=safe.secrets))
         except Exception as exc:  # best effort; never fatal
             prov_result.append(exc)
 
@@ -380,7 +407,7 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
         judge_live(live, act, warn_once)
         child.pause(settings.flush_interval)
     result = child.wait()
-    collector.close_parsers()
+    collector.close()
     for follower in followers:
         collector.add_points(follower.close())
     collector.flush(store, beat=False)

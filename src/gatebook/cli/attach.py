@@ -5,13 +5,16 @@ from __future__ import annotations
 import click
 
 from gatebook.cli.common import emit_json, json_option, store_option, store_url_flag
+from gatebook.cli.run import check_watch_option
 
 
 @click.command("attach", short_help="Record a process started without gatebook.")
 @click.option("--pid", "pid", required=True, metavar="PID", help="The process to adopt (e.g. a training already running).")
-@click.option("--watch", "-w", "watch", multiple=True, metavar="FILE",
-              help="Follow a file the process writes (JSON list, JSON lines, CSV, log) for metrics (repeatable). "
-                   "A relative path is taken from the process's cwd.")
+@click.option("--watch", "-w", "watch", multiple=True, metavar="FILE", callback=check_watch_option,
+              help="Follow a file the process writes (JSON list, JSON lines, CSV, log, trainer_state.json) for "
+                   "metrics (repeatable). A relative path is taken from the process's cwd. A glob "
+                   "('out/checkpoint-*/trainer_state.json', '**' allowed) follows its newest match, "
+                   "relative to the process's cwd.")
 @click.option("--log", "log", metavar="FILE",
               help="The process's text log (its redirected output): its lines are stored as the run's output "
                    "and parsed for metric lines like `gatebook run` parses output. A relative path is taken "

@@ -190,7 +190,11 @@ def _apply_all(record: Any, advice: Any, gating: Any, supervised: dict[str, Any]
 
 
 def _rerunnable_argv(record: Any) -> list[str]:
+    """RUN's command, ready to run again: its redacted secrets (``***``) filled in from the
+    environment (gatebook.capture.redact.fill_secrets), else a UsageError naming the variables."""
     import shutil
+
+    from gatebook.capture.redact import fill_secrets
 
     argv = list(record.command)
     if not argv:
@@ -199,12 +203,13 @@ def _rerunnable_argv(record: Any) -> list[str]:
         argv = [sys.executable, *argv]  # recorded by the API: sys.argv of a script
     if not Path(record.cwd or ".").is_dir():
         raise UsageError(f"run {record.label} ran in {record.cwd}, which no longer exists")
-    return argv
+    return fill_secrets(argv, os.environ, what=f"the command of run {record.label}")
 
 
 def _apply(record: Any, gate_name: str, fix: Any, gating: Any, supervised: dict[str, Any], as_json: bool,
            verdict: Any, advice: list[Any]) -> int:
     from gatebook import project
+    from gatebook.capture.redact import redact_argv
     from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
     from gatebook.gates.playbook import apply_fix, slug
 
@@ -216,7 +221,8 @@ def _apply(record: Any, gate_name: str, fix: Any, gating: Any, supervised: dict[
     applied = apply_fix(argv, fix, cwd=cwd, out_dir=out_dir, tag=name)
     say = (lambda line: None) if as_json else (lambda line: print(f"gatebook: {line}", file=sys.stderr, flush=True))
     say(f'applying fix "{fix.name}" of gate {gate_name}: ' + "; ".join(applied.how))
-    say("running: " + " ".join(applied.argv))
+    shown = redact_argv(applied.argv).argv  # the secrets filled in stay out of sight
+    say("running: " + " ".join(shown))
     opts = WrapOptions(argv=applied.argv, name=name, parent=record.id, store=store_url_flag(),
                        config_file=supervised.get("config_file"), gates=tuple(supervised.get("gates") or ()),
                        watch=tuple(supervised.get("watch") or ()), baseline=supervised.get("baseline"),
@@ -229,7 +235,7 @@ def _apply(record: Any, gate_name: str, fix: Any, gating: Any, supervised: dict[
         os.chdir(old)
     if as_json:
         emit_json({"run": _run_ref(record), "verdict": verdict.to_dict(), "advice": [a.to_dict() for a in advice],
-                   "applied": {"gate": gate_name, "fix": fix.name, "command": applied.argv,
+                   "applied": {"gate": gate_name, "fix": fix.name, "command": shown,
                                "config_copy": str(applied.config_copy) if applied.config_copy else None,
                                "run": {"id": result.run_id, "name": name, "status": result.status.value,
                                        "exit_code": result.exit_code}}})

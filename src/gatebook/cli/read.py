@@ -257,6 +257,8 @@ def tail_cmd(run: str, follow: bool, lines: int, stream: str, as_json: bool) -> 
     """Print RUN's recorded output (stdout and stderr interleaved as they came)."""
     import json
 
+    from gatebook.capture.stored import MARKER_STREAM
+    from gatebook.capture.terminal import Terminal
     from gatebook.liveness import reconcile
 
     store = open_ledger()
@@ -266,28 +268,72 @@ def tail_cmd(run: str, follow: bool, lines: int, stream: str, as_json: bool) -> 
     if lines and chunks:
         chunks = _last_lines(chunks, lines)
     last = chunks[-1][0] if chunks else -1
+    # Each stream is shown as a terminal shows it: a ledger written before redraws were collapsed
+    # at capture holds raw progress-bar redraws; this prints their final state only.
+    screens: dict[str, Terminal] = {}
 
     def emit(items: list[Any]) -> None:
         for seq, ts, st, data in items:
-            if stream != "both" and st != stream:
+            if stream != "both" and st not in (stream, MARKER_STREAM):
                 continue
             if as_json:
                 sys.stdout.write(json.dumps({"seq": seq, "ts": ts, "stream": st, "text": data}) + "\n")
+            elif st == MARKER_STREAM:  # gatebook's own note (where a capped output was cut)
+                sys.stderr.write(data)
             else:
-                (sys.stdout if st == "stdout" else sys.stderr).write(data)
+                (sys.stdout if st == "stdout" else sys.stderr).write(screens.setdefault(st, Terminal()).feed(data))
         sys.stdout.flush()
+        sys.stderr.flush()
 
-    emit(chunks)
-    while follow:
+    def end() -> None:
+        for st, screen in screens.items():
+            (sys.stdout if st == "stdout" else sys.stderr).write(screen.close())
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    if not follow:
+        emit(chunks)
+        end()
+        return 0
+    # Following: a line still being drawn (a progress bar) is stored as it stands and rewritten
+    # until it ends; it is the newest chunk of its stream and does not end with a newline. Such a
+    # chunk is held back and printed once final (a newer chunk of its stream came, it ends its
+    # line, or the run ended); a held chunk that disappeared was replaced by a newer one.
+    held: dict[str, int] = {}  # stream -> seq
+
+    def settle(new: list[Any], ended: bool) -> None:
+        ready: list[Any] = []
+        for st, seq in list(held.items()):
+            found = store.output(rec.id, after_seq=seq - 1, limit=1)
+            now = found[0] if found and found[0][0] == seq else None
+            if now is None:
+                del held[st]
+            elif ended or now[3].endswith("\n") or any(c[2] == st for c in new):
+                ready.append(now)
+                del held[st]
+        newest = {c[2]: c[0] for c in new}
+        for c in new:
+            seq, _ts, st, data = c
+            if not ended and newest[st] == seq and st != MARKER_STREAM and not data.endswith("\n"):
+                held[st] = seq
+            else:
+                ready.append(c)
+        emit(sorted(ready, key=lambda c: c[0]))
+
+    settle(chunks, False)
+    while True:
         rec = reconcile(store, [store.get_run(rec.id)], lost_after=lost_after)[0]
+        running = rec.status is RunStatus.RUNNING
         new = store.output(rec.id, after_seq=last)
         if new:
-            emit(new)
             last = new[-1][0]
-            continue
-        if rec.status is not RunStatus.RUNNING:
+        if new or held:
+            settle(new, not running and not new)
+        if not running and not new:
             break
-        time.sleep(0.2)
+        if not new:
+            time.sleep(0.2)
+    end()
     return 0
 
 

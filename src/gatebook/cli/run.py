@@ -7,6 +7,15 @@ import click
 from gatebook.cli.common import emit_json, json_option, store_option, store_url_flag
 
 
+def check_watch_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--watch`` values: an empty one, or a glob that cannot be followed, is bad input (exit 2)."""
+    from gatebook.capture.watch import check_watch
+
+    for item in value:
+        check_watch(item)
+    return value
+
+
 @click.command(
     "run",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
@@ -24,8 +33,10 @@ from gatebook.cli.common import emit_json, json_option, store_option, store_url_
 @click.option("--gate", "gates", multiple=True, metavar="NAME",
               help="Judge this gate from gatebook.yaml live (repeatable); on_fail: stop gates stop the command.")
 @click.option("--baseline", "-b", metavar="RUN", help="Baseline run for gates that compare with one.")
-@click.option("--watch", "-w", "watch", multiple=True, metavar="FILE",
-              help="Follow a file the command writes (JSON list, JSON lines, CSV, log) for metrics (repeatable).")
+@click.option("--watch", "-w", "watch", multiple=True, metavar="FILE", callback=check_watch_option,
+              help="Follow a file the command writes (JSON list, JSON lines, CSV, log, trainer_state.json) for "
+                   "metrics (repeatable). A glob ('lightning_logs/version_*/metrics.csv', '**' allowed) "
+                   "follows its newest match, relative to the command's directory.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds between SIGTERM and SIGKILL when the command is stopped.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo the command's output (it is still recorded).")

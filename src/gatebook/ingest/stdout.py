@@ -14,7 +14,9 @@ Three forms, all optional but the first:
 
 In every form a ``step`` key, else an ``epoch`` key, gives the step; ``step`` itself is
 not stored as a metric, ``epoch`` is. Values must be numbers (``NaN``, ``inf`` too).
-Lines are parsed only when complete; a chunk boundary never splits a metric.
+Lines are parsed only when complete; a chunk boundary never splits a metric. A line redrawn
+with ``\r`` (a progress bar, then a metric line through ``tqdm.write``) is read as the text
+after its last ``\r``.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class LineParser:
 
     def _parse_block(self, block: str) -> list[Point]:
         out: list[Point] = []
+        if "\r" in block:  # a line redrawn with \r (a progress bar, then tqdm.write): its last text
+            block = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in block.split("\n"))
         if self.prefix and self.prefix in block:
             for line in block.split("\n"):
                 stripped = line.strip()

@@ -54,13 +54,14 @@ class WriteBatch:
     notes: list[tuple[str, float, str]] = field(default_factory=list)  # (run_id, ts, text)
     artifacts: list[ArtifactRow] = field(default_factory=list)
     output: list[tuple[str, Sequence[OutputChunk]]] = field(default_factory=list)  # (run_id, chunks)
+    output_deletes: list[tuple[str, Sequence[int]]] = field(default_factory=list)  # (run_id, seqs)
     events: list[EventRow] = field(default_factory=list)
     tags: list[tuple[str, Sequence[str]]] = field(default_factory=list)
     heartbeats: list[tuple[str, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any((self.metrics, self.params, self.summary, self.notes, self.artifacts,
-                    self.output, self.events, self.tags, self.heartbeats))
+                    self.output, self.output_deletes, self.events, self.tags, self.heartbeats))
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,16 @@ class Store(abc.ABC):
 
     # -- runs ---------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_run(self, run: RunRecord) -> None:
-        """Insert a new run (its tags too). Raises StoreError if the id exists."""
+    def create_run(self, run: RunRecord, *, keep_id: bool = False) -> str:
+        """Insert a new run (its tags too) and return the id it was stored under.
+
+        When ``run.id`` is already taken (two processes drew the same id in the same
+        millisecond), the run is stored under a fresh id of the same millisecond
+        (:func:`gatebook.ids.new_run_id` of ``run.created_at``): callers must use the
+        returned id. With ``keep_id`` (the id was already handed out, e.g. to a wrapped
+        command's environment) a taken id raises StoreError instead and the stored run
+        is left as it is.
+        """
 
     @abc.abstractmethod
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -149,7 +158,11 @@ class Store(abc.ABC):
         """Apply a batch in one transaction: all of it is stored or none of it.
 
         Params and summary values are upserted (a later value for a key replaces the
-        earlier one); metrics, notes, artifacts, output chunks and events append.
+        earlier one); metrics, notes, artifacts and events append. Output chunks are
+        upserted by ``(run_id, seq)``: a chunk written again with its seq replaces the
+        stored one (a line still being drawn, then its final state). ``output_deletes``
+        removes the chunks of those seqs (unknown seqs are ignored) before the batch's
+        chunks are written.
         """
 
     def log_metrics(self, rows: Sequence[MetricRow]) -> None:
@@ -166,6 +179,10 @@ class Store(abc.ABC):
 
     def add_artifact(self, row: ArtifactRow) -> None:
         self.write(WriteBatch(artifacts=[row]))
+
+    def delete_output(self, run_id: str, seqs: Sequence[int]) -> None:
+        """Remove the run's output chunks with these seqs (the middle of a capped output)."""
+        self.write(WriteBatch(output_deletes=[(run_id, list(seqs))]))
 
     def add_event(self, row: EventRow) -> None:
         self.write(WriteBatch(events=[row]))

@@ -139,10 +139,13 @@ class PostgresDialect(Dialect):
             import psycopg  # noqa: F401
         except ImportError:
             raise MissingExtraError("psycopg", "postgres", "a PostgreSQL store") from None
-        sa_url = make_url(url)
-        if sa_url.drivername in ("postgresql", "postgres"):
-            sa_url = sa_url.set(drivername="postgresql+psycopg")
-        return create_engine(sa_url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        try:
+            # every accepted spelling (postgres://, postgresql+psycopg2://...) goes through psycopg 3
+            sa_url = make_url(url).set(drivername="postgresql+psycopg")
+            return create_engine(sa_url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        except (ArgumentError, ValueError, TypeError):  # e.g. a port that is not a number
+            raise StoreError(f"cannot parse the store URL {self.describe(url)!r}",
+                             hint="use postgresql://USER[:PASSWORD]@HOST[:PORT]/DB") from None
 
     def insert_metrics(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         raw = conn.connection.driver_connection  # a psycopg.Connection
@@ -180,39 +183,34 @@ class PostgresDialect(Dialect):
         return code in ("40001", "40P01")  # serialization failure, deadlock
 
     def describe(self, url: str) -> str:
-        from gatebook.capture.provenance import redact_url
+        from gatebook.project import redact_store_url
 
-        return redact_url(url)
+        return redact_store_url(url)
 
 
 DIALECTS: dict[str, type[Dialect]] = {
     "sqlite": SQLiteDialect,
     "postgresql": PostgresDialect,
-    "postgres": PostgresDialect,
 }
 
 
 def dialect_for(url: str) -> Dialect:
-    """The dialect for a store URL; an unknown scheme lists the valid ones."""
-    try:
-        scheme = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise StoreError(
-            f"cannot parse the store URL {url!r}",
-            hint="use a path, sqlite:///PATH or postgresql://USER@HOST/DB",
-        ) from None
-    cls = DIALECTS.get(scheme)
-    if cls is None:
-        raise StoreError(
-            f"unknown store scheme {scheme!r} in {url!r}",
-            hint="valid schemes: sqlite, postgresql",
-        )
-    return cls()
+    """The dialect for a store URL; a scheme or driver gatebook cannot use is a StoreError
+    naming the form to use (:func:`gatebook.project.store_backend` holds the rules)."""
+    from gatebook.project import store_backend
+
+    return DIALECTS[store_backend(url)]()
 
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a sqlite URL (None for an in-memory database)."""
-    db = make_url(url).database
+    try:
+        db = make_url(url).database
+    except (ArgumentError, ValueError):
+        from gatebook.project import redact_store_url
+
+        raise StoreError(f"cannot parse the store URL {redact_store_url(url)!r}",
+                         hint="use sqlite:///PATH or a plain path") from None
     if not db or db == ":memory:":
         return None
     return Path(db)

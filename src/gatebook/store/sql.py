@@ -10,19 +10,20 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from gatebook import serialize
 from gatebook.errors import AmbiguousRunError, NotFoundError, SchemaVersionError, StoreError
-from gatebook.ids import looks_like_id_prefix
+from gatebook.ids import looks_like_id_prefix, new_run_id
 from gatebook.records import Artifact, MetricStats, Note, RunRecord, RunStatus
 from gatebook.store import schema as t
 from gatebook.store.base import EventRow, OutputChunk, RunQuery, Store, WriteBatch
 from gatebook.store.dialects import Dialect, dialect_for
 
 _RETRY_SECONDS = 300.0
+_ID_ATTEMPTS = 16  # fresh ids tried when a new run's id is taken
 _RUN_FIELDS = {
     "name": "name", "parent_id": "parent_id", "group": "group_name", "command": "command",
     "cwd": "cwd", "host": "host", "user": "user_name", "pid": "pid", "pid_start": "pid_start",
@@ -176,15 +177,34 @@ class SQLStore(Store):
         return self._write(apply)
 
     # -- runs -----------------------------------------------------------------------------
-    def create_run(self, run: RunRecord) -> None:
-        def do(conn: Connection) -> None:
-            conn.execute(t.runs.insert().values(_run_values(run)))
+    def create_run(self, run: RunRecord, *, keep_id: bool = False) -> str:
+        values = _run_values(run)
+        # Only a taken id is retried: ON CONFLICT (id) DO NOTHING inserts no row for it (and
+        # leaves the transaction usable); any other integrity error still raises.
+        insert = self.dialect._insert(t.runs).on_conflict_do_nothing(index_elements=["id"])
+
+        def do(conn: Connection) -> str:
+            run_id = run.id
+            for _ in range(_ID_ATTEMPTS):
+                result = conn.execute(insert.values({**values, "id": run_id}),
+                                      execution_options={"preserve_rowcount": True})
+                if result.rowcount:
+                    break
+                if keep_id:
+                    raise StoreError(f"cannot write to the ledger {self._where}: the run id {run_id} is taken",
+                                     hint="another run has it (drawn in the same millisecond): start this one again")
+                run_id = new_run_id(run.created_at)
+            else:  # pragma: no cover - 1 chance in 32,768 to the power _ID_ATTEMPTS
+                raise StoreError(f"cannot write to the ledger {self._where}: no free run id after "
+                                 f"{_ID_ATTEMPTS} tries", hint="try again")
             if run.tags:
-                self.dialect.insert_ignore(conn, t.tags, [{"run_id": run.id, "tag": tag} for tag in run.tags])
+                self.dialect.insert_ignore(conn, t.tags, [{"run_id": run_id, "tag": tag} for tag in run.tags])
             conn.execute(t.events.insert().values(
-                run_id=run.id, ts=run.created_at, kind="status", step=None,
+                run_id=run_id, ts=run.created_at, kind="status", step=None,
                 data=serialize.dumps({"status": run.status.value})))
-        self._write(do)
+            return run_id
+
+        return str(self._write(do))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         values: dict[str, Any] = {}
@@ -350,6 +370,11 @@ class SQLStore(Store):
             conn.execute(t.artifacts.insert(), [
                 {"run_id": a.run_id, "path": a.path, "kind": a.kind, "size": a.size, "sha256": a.sha256,
                  "ts": a.ts, "content": a.content} for a in b.artifacts])
+        for run_id, seqs in b.output_deletes:
+            o = t.output
+            wanted = sorted(set(seqs))
+            for i in range(0, len(wanted), 500):
+                conn.execute(delete(o).where(o.c.run_id == run_id, o.c.seq.in_(wanted[i:i + 500])))
         if b.output:
             rows_o = [{"run_id": run_id, "seq": seq, "ts": ts, "stream": stream, "data": data}
                       for run_id, chunks in b.output for (seq, ts, stream, data) in chunks]

@@ -30,7 +30,12 @@ class FixSweep:
     parallel: int = 1
 
     def fingerprint(self, trial: Any) -> str:
-        doc = json.dumps({"argv": list(trial.argv), "params": trial.params}, sort_keys=True, default=str)
+        """A hash of the trial's command (its secrets redacted: a hash of a weak password can be
+        guessed, and the trial is the same whichever value a rerun gets) and params."""
+        from gatebook.capture.redact import redact_argv
+
+        argv = redact_argv(trial.argv).argv
+        doc = json.dumps({"argv": argv, "params": trial.params}, sort_keys=True, default=str)
         return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 

@@ -156,14 +156,89 @@ class StoreContract:
         with pytest.raises(NotFoundError):
             store.get_run(new_run_id())
 
-    def test_duplicate_id_raises_store_error_and_keeps_the_first(self, store: Store) -> None:
+    def test_duplicate_id_with_keep_id_raises_store_error_and_keeps_the_first(self, store: Store) -> None:
         run = self._create(store, name="first", tags=("keep",))
         clash = make_run(id=run.id, name="second", tags=("other",))
         with pytest.raises(StoreError):
-            store.create_run(clash)
+            store.create_run(clash, keep_id=True)
         got = store.get_run(run.id)
         assert got.name == "first" and got.tags == ("keep",)
         assert store.count_runs() == 1
+
+    def test_duplicate_id_is_stored_under_a_fresh_id_of_the_same_millisecond(self, store: Store) -> None:
+        run = make_run(name="first", tags=("keep",), created_at=T0)
+        assert store.create_run(run) == run.id
+        clash = make_run(id=run.id, name="second", tags=("other",), created_at=T0 + 0.0001)
+        new_id = store.create_run(clash)
+        assert new_id != run.id and new_id[:8] == run.id[:8] and len(new_id) == len(run.id)
+        first, second = store.get_run(run.id), store.get_run(new_id)
+        assert (first.name, first.tags) == ("first", ("keep",))
+        assert (second.name, second.tags, second.created_at) == ("second", ("other",), clash.created_at)
+        assert [e.data for e in store.events(new_id) if e.kind == "status"] == [{"status": "running"}]
+        assert store.count_runs() == 2
+
+    def test_other_integrity_errors_are_not_retried(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+        import gatebook.ids as ids_module
+
+        broken = make_run(source=None)  # a NOT NULL column left empty
+        draws: list[int] = []
+        real = ids_module._random_part
+        monkeypatch.setattr(ids_module, "_random_part", lambda: draws.append(1) or real())
+        with pytest.raises(StoreError):
+            store.create_run(broken)
+        assert draws == [] and store.count_runs() == 0
+
+    def test_concurrent_creates_with_colliding_ids_all_succeed(self, store: Store,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        """Runs created at once by several processes that drew the same id (each thread here
+        stands for one process): all are stored, under distinct ids of the same millisecond,
+        though the random part keeps repeating the taken one for a while."""
+        import threading
+
+        import gatebook.ids as ids_module
+
+        n = 8
+        same = new_run_id(T0)
+        rigged_left = [3 * n]  # the next draws of the random part all repeat the taken one
+        rigged_lock = threading.Lock()
+        real = ids_module._random_part
+        taken_part = 0
+        for char in same[ids_module.TIME_CHARS:]:
+            taken_part = taken_part * 32 + ids_module.ALPHABET.index(char)
+
+        def rigged() -> int:
+            with rigged_lock:
+                if rigged_left[0] > 0:
+                    rigged_left[0] -= 1
+                    return taken_part
+            return real()
+
+        monkeypatch.setattr(ids_module, "_random_part", rigged)
+        runs = [make_run(id=same, name=f"r{i}", tags=(f"t{i}",), created_at=T0 + i * 1e-5) for i in range(n)]
+        barrier = threading.Barrier(n)
+        got: dict[str, str] = {}
+        errors: list[BaseException] = []
+
+        def create(run: RunRecord) -> None:
+            try:
+                barrier.wait(timeout=30)
+                got[run.name or ""] = store.create_run(run)
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create, args=(r,)) for r in runs]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+        assert not errors, errors
+        assert len(got) == n and len(set(got.values())) == n, got
+        assert same in got.values()
+        assert all(rid[:8] == same[:8] for rid in got.values())  # still sorted by creation time
+        assert store.count_runs() == n
+        for name, rid in got.items():
+            stored = store.get_run(rid)
+            assert stored.name == name and stored.tags == (f"t{name[1:]}",)
 
     def test_update_run_sets_fields_and_merges_provenance(self, store: Store) -> None:
         run = self._create(store, name="old", provenance={"git": {"commit": "a"}, "keep": 1})
@@ -554,6 +629,28 @@ class StoreContract:
         assert store.output(other.id) == [(0, T0, "stdout", "other\n")]
         assert store.output(new_run_id()) == []
 
+    def test_output_rewrite_and_delete(self, store: Store) -> None:
+        """A chunk written again with its seq replaces the stored one (a progress line, then its
+        final state); output_deletes removes chunks before the batch's new ones are written."""
+        run = self._create(store)
+        other = self._create(store)
+        store.write(WriteBatch(output=[(run.id, [(0, T0, "stdout", "head\n"), (1, T0, "stderr", " 10%|#")]),
+                                       (other.id, [(1, T0, "stdout", "kept\n")])]))
+        store.write(WriteBatch(output=[(run.id, [(1, T0 + 1, "stderr", "100%|##########|\n")])]))
+        assert store.output(run.id) == [(0, T0, "stdout", "head\n"), (1, T0 + 1, "stderr", "100%|##########|\n")]
+        store.write(WriteBatch(output=[(run.id, [(i, T0 + i, "stdout", f"{i}\n") for i in range(2, 1203)])]))
+        # many seqs (more than one IN list), some unknown, one given twice; then one re-used at once
+        store.write(WriteBatch(output_deletes=[(run.id, list(range(1, 1201)) + [5, 99999])],
+                               output=[(run.id, [(600, T0, "gatebook", "[cut]\n")])]))
+        assert store.output(run.id) == [(0, T0, "stdout", "head\n"), (600, T0, "gatebook", "[cut]\n"),
+                                         (1201, T0 + 1201, "stdout", "1201\n"), (1202, T0 + 1202, "stdout", "1202\n")]
+        store.delete_output(run.id, [0, 600])
+        assert [c[0] for c in store.output(run.id)] == [1201, 1202]
+        assert store.output(other.id) == [(1, T0, "stdout", "kept\n")]  # another run's chunks untouched
+        store.delete_output(run.id, [])
+        store.delete_output(new_run_id(), [1])
+        assert len(store.output(run.id)) == 2
+
     def test_events(self, store: Store) -> None:
         run = self._create(store)
         start = store.events(run.id)
@@ -781,7 +878,7 @@ class StoreContract:
             with pytest.raises(NotFoundError):
                 store.resolve_run("no-such-run")
             with pytest.raises(StoreError):
-                store.create_run(run)
+                store.create_run(run, keep_id=True)
             with pytest.raises(StoreError):
                 store.write(WriteBatch(artifacts=[ArtifactRow(run.id, None, "f", 0, None, T0)]))  # type: ignore[arg-type]
             with pytest.raises(StoreError):
