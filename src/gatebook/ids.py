@@ -7,11 +7,15 @@ by creation time.
 One process never hands out the same id twice (a sweep starts its trials in threads,
 often within one millisecond). Two processes can still draw the same id in the same
 millisecond (1 chance in 32,768): the store's ``create_run`` then stores the run under a
-fresh id and returns it.
+fresh id and returns it. ``gatebook run`` cannot take another id once its command has
+started with one, so it either creates the run before starting the command (a server
+ledger, already open) or claims the id with :func:`claim_run_id`, which no other process on
+this machine draws for the same SQLite ledger.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
@@ -72,6 +76,46 @@ def new_run_id(now: float | None = None) -> str:
             rand = next((r for r in range(_RANDOM_SPACE) if r not in used), rand)
         used.add(rand)
     return _encode(ms, TIME_CHARS) + _encode(rand, RANDOM_CHARS)
+
+
+_CLAIMS_KEPT = 1024  # ids are time-ordered: only a burst in one millisecond can repeat one
+
+
+def claim_run_id(ledger: str | os.PathLike[str], now: float | None = None, run_id: str | None = None) -> str:
+    """Claim ``run_id`` (default: a new id) among this machine's processes for the SQLite ledger
+    at ``ledger``, or a fresh id of the same millisecond when another process claimed it first.
+
+    The most recent claims are kept, under an exclusive lock, in ``LEDGER.run-ids`` beside the
+    ledger. ``gatebook run`` claims the id it hands to its command before it creates the run;
+    every other creator of a run in that ledger claims its id too (the store's ``create_run``),
+    so the two can never take the same id. When the file cannot be used the id is returned
+    unclaimed (``create_run`` still refuses or replaces a taken one)."""
+    rid = run_id or new_run_id(now)
+    try:
+        import fcntl
+
+        fd = os.open(f"{os.fspath(ledger)}.run-ids", os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):
+        return rid
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        claimed = b"".join(chunks).decode("ascii", "replace").split()[-_CLAIMS_KEPT:]
+        taken = set(claimed)
+        while rid in taken:
+            rid = new_run_id(now)
+        claimed.append(rid)
+        data = ("\n".join(claimed[-_CLAIMS_KEPT:]) + "\n").encode("ascii")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)  # releases the lock
+    return rid
 
 
 def looks_like_id_prefix(text: str) -> bool:

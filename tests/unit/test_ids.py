@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,40 @@ def test_the_memory_of_issued_ids_is_bounded(monkeypatch: pytest.MonkeyPatch) ->
     for i in range(ids._ISSUED_MS_KEPT * 3):
         new_run_id(NOW + 3 + i / 1000)
     assert len(ids._issued) == ids._ISSUED_MS_KEPT
+
+
+CLAIMER = """
+import sys
+import gatebook.ids as ids
+ids._random_part = lambda: 7  # every process draws the same random part at the same instant
+print(" ".join(ids.claim_run_id(sys.argv[1], now=float(sys.argv[2])) for _ in range(5)))
+"""
+
+
+def test_processes_that_draw_the_same_ids_claim_distinct_ones(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ledger = str(tmp_path / "ledger.db")
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, ledger, str(NOW)], stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    got = [i for p in procs for i in p.communicate(timeout=60)[0].split()]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(got) == 30 and len(set(got)) == 30  # without the claims: 6 copies of the same 5 ids
+    assert len({i[:TIME_CHARS] for i in got}) == 1
+    # each process alone gives the same ids: the claims are what kept them apart
+    alone = subprocess.run([sys.executable, "-c", CLAIMER, str(tmp_path / "other.db"), str(NOW)],
+                           capture_output=True, text=True, timeout=60).stdout.split()
+    assert set(alone) < set(got) and len(set(alone)) == 5
+
+
+def test_a_claimed_id_is_given_once_and_an_unusable_claim_file_still_gives_an_id(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.db"
+    first = ids.claim_run_id(ledger, NOW)
+    assert ids.claim_run_id(ledger, NOW, first) != first  # claimed already: a fresh one
+    mine = new_run_id(NOW)
+    assert ids.claim_run_id(ledger, NOW, mine) == mine  # nobody claimed it: it is kept
+    claims = (tmp_path / "ledger.db.run-ids").read_text().split()
+    assert claims[0] == first and mine in claims and len(claims) == len(set(claims)) == 3
+    nowhere = tmp_path / "missing" / "ledger.db"  # the directory does not exist: not claimed, still an id
+    assert looks_like_id_prefix(ids.claim_run_id(nowhere, NOW))

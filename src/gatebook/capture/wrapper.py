@@ -4,7 +4,9 @@ Order of work, chosen so the wrapper never delays the command: parse and validat
 everything that can fail (config file, metric regexes, the parent run); start the
 child; then, while it runs, open the ledger, create the run, record params and
 provenance, and flush output and metric points every flush interval. At the end,
-record the exit code and status and return the child's exit code.
+record the exit code and status and return the child's exit code. (A server ledger is
+open before the child starts anyway: there the run is created first, so its id is
+surely its own; an SQLite ledger's id is claimed among this machine's processes.)
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     from gatebook.capture.params import load_config_file, params_from_argv, params_from_object
     from gatebook.capture.process import Child
     from gatebook.capture.redact import redact_argv
-    from gatebook.ids import new_run_id
+    from gatebook.ids import claim_run_id, new_run_id
     from gatebook.ingest.stdout import LineParser
     from gatebook.project_config import load_project_config
     from gatebook.settings import load_settings, output_limit
@@ -264,11 +266,20 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
         gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
     from gatebook.capture.watch import watch_follower
 
-    run_id = new_run_id()
+    # The command gets its run's id before it starts (GATEBOOK_RUN_ID), so the id must be its own:
+    # on a server ledger (open already) the run is created first, under an id nobody holds; an
+    # SQLite ledger is not opened yet (SQLAlchemy's import would delay the command), and the id is
+    # claimed among this machine's processes instead
+    sqlite_path = proj.store_url[len("sqlite:///"):] if proj.store_url.startswith("sqlite:///") else None
+    run_id = claim_run_id(sqlite_path) if sqlite_path else new_run_id()
     started = time.time()
     followers = [watch_follower(path, cwd, prefix=opts.prefix or pconf.ingest.prefix,
                                 kv=opts.kv or pconf.ingest.kv, regexes=regexes, since=started)
                  for path in opts.watch]
+    precreated = False
+    if store is not None and sqlite_path is None:  # everything that can be refused was checked
+        run_id = store.create_run(_new_record(opts, run_id, parent_id, cwd, started, safe.argv))
+        precreated = True
     collector = _Collector(run_id, parsers, redact=safe.redact_text(),
                            output_limit=output_limit(pconf.output.limit))
     env = project.env_for_child(proj.store_url, run_id)
@@ -283,6 +294,9 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
                             stop_grace=opts.stop_grace)
     except OSError as exc:
         _restore(previous)
+        if precreated and store is not None:
+            store.set_status(run_id, RunStatus.FAILED, reason=f"cannot start {exe}: {exc.strerror or exc}",
+                             ended_at=time.time())
         raise UsageError(f"cannot start {exe}: {exc.strerror or exc}", hint="check the command") from None
     except BaseException:
         _restore(previous)
@@ -294,7 +308,8 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
         opts.control._attach(child, interrupted, run_id)
     try:
         return _record(opts, child, collector, store, proj.store_url, run_id, parent_id, started,
-                       config_params, argv_params, settings, interrupted, gating, followers, cwd, env)
+                       config_params, argv_params, settings, interrupted, gating, followers, cwd, env,
+                       precreated)
     except BaseException:
         # recording failed (the ledger went away...): never leave the command running on its own,
         # even when this wrapper is a thread of a longer-lived process (a sweep)
@@ -303,6 +318,14 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
         raise
     finally:
         _restore(previous)
+
+
+def _new_record(opts: WrapOptions, run_id: str, parent_id: str | None, cwd: str, started: float,
+                command: Sequence[str]) -> Any:
+    from gatebook.capture.recorder import make_record
+
+    return make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
+                       command=list(command), cwd=cwd, source="wrapper", created_at=started)
 
 
 def _restore(previous: dict[int, Any]) -> None:
@@ -332,9 +355,9 @@ def _forward_signals(target: list[Any], early: list[int], interrupted: list[int]
 def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, store_url: str, run_id: str,
             parent_id: str | None, started: float, config_params: dict[str, Any],
             argv_params: dict[str, Any], settings: Any, interrupted: list[int], gating: Any,
-            followers: list[Any], cwd: str, env: dict[str, str]) -> WrapResult:
+            followers: list[Any], cwd: str, env: dict[str, str], precreated: bool) -> WrapResult:
     from gatebook.capture.argv import config_file_artifacts
-    from gatebook.capture.recorder import make_record, provenance_batch
+    from gatebook.capture.recorder import provenance_batch
     from gatebook.capture.redact import redact_argv
     from gatebook.store import open_store
     from gatebook.store.base import WriteBatch
@@ -342,11 +365,10 @@ def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, st
     if store is None:
         store = open_store(store_url)
     safe = redact_argv(opts.argv)
-    record = make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
-                         command=safe.argv, cwd=cwd, source="wrapper", created_at=started)
-    # the command already has this id (GATEBOOK_RUN_ID): it cannot move to another one. new_run_id
-    # never repeats itself in a process (a sweep's trials are threads of one process)
-    store.create_run(record, keep_id=True)
+    if not precreated:
+        # the command already has this id (GATEBOOK_RUN_ID): it cannot move to another one; the id
+        # was claimed among this machine's processes (ids.claim_run_id)
+        store.create_run(_new_record(opts, run_id, parent_id, cwd, started, safe.argv), keep_id=True)
     supervised = {"gates": [g.name for g in gating.gates] if gating else [], "watch": list(opts.watch),
                   "baseline": gating.baseline_id if gating else None, "config_file": opts.config_file}
     store.update_run(run_id, provenance={"gatebook": supervised})

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 
 from gatebook import serialize
 from gatebook.errors import AmbiguousRunError, NotFoundError, SchemaVersionError, StoreError
-from gatebook.ids import looks_like_id_prefix, new_run_id
+from gatebook.ids import claim_run_id, looks_like_id_prefix, new_run_id
 from gatebook.records import Artifact, MetricStats, Note, RunRecord, RunStatus
 from gatebook.store import schema as t
 from gatebook.store.base import EventRow, OutputChunk, RunQuery, Store, WriteBatch
@@ -183,8 +183,21 @@ class SQLStore(Store):
         # leaves the transaction usable); any other integrity error still raises.
         insert = self.dialect._insert(t.runs).on_conflict_do_nothing(index_elements=["id"])
 
+        # An SQLite ledger's ids are claimed among this machine's processes (ids.claim_run_id):
+        # `gatebook run` hands its command an id it claimed before the run exists (keep_id)
+        ledger = None
+        if self.dialect.name == "sqlite" and not keep_id:
+            from gatebook.store.dialects import sqlite_path
+
+            ledger = sqlite_path(self.url)
+
+        def fresh(run_id: str | None = None) -> str:
+            if ledger is None:
+                return run_id or new_run_id(run.created_at)
+            return claim_run_id(ledger, run.created_at, run_id)
+
         def do(conn: Connection) -> str:
-            run_id = run.id
+            run_id = fresh(run.id)
             for _ in range(_ID_ATTEMPTS):
                 result = conn.execute(insert.values({**values, "id": run_id}),
                                       execution_options={"preserve_rowcount": True})
@@ -193,7 +206,7 @@ class SQLStore(Store):
                 if keep_id:
                     raise StoreError(f"cannot write to the ledger {self._where}: the run id {run_id} is taken",
                                      hint="another run has it (drawn in the same millisecond): start this one again")
-                run_id = new_run_id(run.created_at)
+                run_id = fresh()
             else:  # pragma: no cover - 1 chance in 32,768 to the power _ID_ATTEMPTS
                 raise StoreError(f"cannot write to the ledger {self._where}: no free run id after "
                                  f"{_ID_ATTEMPTS} tries", hint="try again")
