@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from typing import Any, Callable, Sequence
 
 from gatebook.errors import ConfigError, GatebookError, NotFoundError, UsageError
 from gatebook.records import RunRecord, RunStatus
+from gatebook.sweep.prune import MedianPrune, median_decisions
 
 SWEEP_TAG = "sweep"
 TRIAL_TAG_PREFIX = "trial:"
@@ -68,14 +68,6 @@ class TrialState:
         return {"index": self.trial.index, "name": self.name, "params": dict(self.trial.params),
                 "run_id": self.run_id, "status": self.status, "skipped": self.skipped,
                 "exit_code": self.exit_code, "objective": self.objective}
-
-
-@dataclass(frozen=True)
-class MedianPrune:
-    metric: str
-    warmup: int
-    min_trials: int
-    direction: str  # "higher" | "lower"
 
 
 @dataclass
@@ -544,33 +536,18 @@ class SweepRunner:
         return series
 
     def _prune(self) -> None:
+        """Stop the running trials the median rule prunes (:mod:`gatebook.sweep.prune` decides)."""
         from gatebook.gates.live import record_stop
 
         prune = self.plan.prune
         assert prune is not None
-        with_ids = [t for t in self.plan.trials if t.run_id]
-        series = {t.run_id: self._series(t) for t in with_ids}
-        for state in self.running:
-            if state.run_id is None or state.pruned:
-                continue
-            mine = series.get(state.run_id) or {}
-            if not mine:
-                continue
-            k = max(mine)
-            if k < prune.warmup:
-                continue
-            others = [s[k] for rid, s in series.items() if rid != state.run_id and k in s]
-            if len(others) < prune.min_trials:
-                continue
-            med = statistics.median(others)
-            value = mine[k]
-            worse = value > med if prune.direction == "lower" else value < med
-            if not worse:
-                continue
-            reason = (f"median pruner: {prune.metric} {value:g} worse than the median {med:g} of "
-                      f"{len(others)} trials at step {k}")
+        series = {t.run_id: self._series(t) for t in self.plan.trials if t.run_id}
+        by_id = {t.run_id: t for t in self.running if t.run_id is not None and not t.pruned}
+        for decision in median_decisions(prune, list(by_id), series):
+            state = by_id[decision.run_id]
             state.pruned = True
-            if record_stop(self.store, state.run_id, reason, by=PRUNER, step=k):
+            reason = decision.reason(prune.metric)
+            if record_stop(self.store, decision.run_id, reason, by=PRUNER, step=decision.step):
                 self.say(f"{self._counts_prefix()}pruned {state.name}: {reason}")
 
     # -- progress
