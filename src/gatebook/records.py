@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Literal
 
 
 class RunStatus(str, enum.Enum):
@@ -52,16 +52,6 @@ class MetricStats:
             "last_step": self.last_step,
             "count": self.count,
         }
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One point of a series."""
-
-    key: str
-    value: float
-    step: int | None
-    ts: float
 
 
 @dataclass(frozen=True)
@@ -113,3 +103,33 @@ class RunRecord:
         if self.ended_at is None:
             return None
         return max(0.0, self.ended_at - self.created_at)
+
+
+# -- the judging vocabulary, shared by gates, compare, sweeps and reports --------------------------
+
+Direction = Literal["higher", "lower"]
+"""Which way a metric is better."""
+DirectionOf = Callable[[str], "Direction | None"]
+"""A metric key's direction, or None when gatebook.yaml does not say."""
+Point = tuple["int | None", float]
+"""One point of a series: ``(step, value)``."""
+
+
+class Tier(str, enum.Enum):
+    """The outcome of a check, a gate or a verdict, from best to worst."""
+
+    PASS = "PASS"
+    MARGINAL = "MARGINAL"
+    PENDING = "PENDING"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+_SEVERITY = {Tier.PASS: 0, Tier.MARGINAL: 1, Tier.PENDING: 2, Tier.FAIL: 3, Tier.ERROR: 4}

@@ -21,11 +21,12 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 from gatebook.errors import UsageError
 from gatebook.records import MetricStats, RunRecord
 from gatebook.serialize import format_number
+from gatebook.records import Direction, DirectionOf
 
 VALUE = "last"
 """Which aggregate of a metric the comparison shows (documented in the JSON as ``value``)."""
@@ -36,8 +37,6 @@ DEFAULT_CAP = 8
 AXIS_KEYS = frozenset({"step", "epoch", "global_step", "iteration", "iter"})
 """Keys that are axes rather than results: never picked as default columns."""
 
-Direction = Literal["higher", "lower"]
-DirectionOf = Callable[[str], "Direction | None"]
 Change = Literal["better", "worse", "same"]
 
 

@@ -15,37 +15,19 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import difflib
-import enum
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from gatebook.gates.checks import At, Baseline, Check, Condition, Expr, BoolOp, Operand, Value
-from gatebook.gates.spec import Direction, Gate
+from gatebook.gates.spec import Gate
+from gatebook.records import Direction, DirectionOf, Point, Tier
 from gatebook.serialize import format_number
 
-Point = tuple["int | None", float]
+__all__ = ["Direction", "DirectionOf", "Point", "Series", "Tier", "evaluate", "worst"]
+
 Series = Mapping[str, Sequence[Point]]
 """Per metric key, the points ``(step, value)`` in logging order (NaN as NaN)."""
-DirectionOf = Callable[[str], "Direction | None"]
-
-
-class Tier(str, enum.Enum):
-    PASS = "PASS"
-    MARGINAL = "MARGINAL"
-    PENDING = "PENDING"
-    FAIL = "FAIL"
-    ERROR = "ERROR"
-
-    @property
-    def severity(self) -> int:
-        return _SEVERITY[self]
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.value
-
-
-_SEVERITY = {Tier.PASS: 0, Tier.MARGINAL: 1, Tier.PENDING: 2, Tier.FAIL: 3, Tier.ERROR: 4}
 
 
 def worst(tiers: Sequence[Tier]) -> Tier:
@@ -337,7 +319,7 @@ def _observe(operand: Operand, at: At | None, series: Series, ctx: _Context, *, 
 
 def _upto(points: Sequence[Point], at: At, series: Series) -> tuple[list[Point], int | None, str]:
     """The points up to the first logged step at or after ``at`` (and that step), or why missing."""
-    stepped = [(s, v) for s, v in points if s is not None]
+    stepped: list[Point] = [(s, v) for s, v in points if s is not None]
     if at.unit == "epoch" and _has_epoch_axis(series):
         epoch_of = _epoch_mapper(series["epoch"])
         stepped = [(epoch_of(s), v) for s, v in stepped]

@@ -34,8 +34,8 @@ from typing import Annotated, Any, Iterator, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from gatebook.gates.checks import At, Check, Expr
+from gatebook.records import Direction
 
-Direction = Literal["higher", "lower"]
 GATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
