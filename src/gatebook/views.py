@@ -29,7 +29,7 @@ def merged_params(by_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
     """Everything about a run, as the stable ``show --json`` document."""
     from gatebook.capture.provenance import seeds_from_params
-    from gatebook.cli.common import iso
+    from gatebook.render.text import iso
 
     prov = run.provenance or {}
     git = prov.get("git") or {}
@@ -103,7 +103,7 @@ def _intended_mismatches(by_source: dict[str, dict[str, Any]], cwd: str | None) 
 
 def ls_row(run: RunRecord) -> dict[str, Any]:
     """One run in ``ls --json``."""
-    from gatebook.cli.common import iso
+    from gatebook.render.text import iso
 
     return {
         "id": run.id, "name": run.name, "status": run.status.value, "exit_code": run.exit_code,

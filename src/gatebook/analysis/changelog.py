@@ -134,7 +134,7 @@ class ChangeLog:
 
     # -- JSON ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from gatebook.cli.common import iso
+        from gatebook.render.text import iso
 
         return {
             "metrics": list(self.metrics),

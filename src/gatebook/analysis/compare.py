@@ -101,7 +101,7 @@ class Row:
         return self.run.name or self.run.id
 
     def to_dict(self) -> dict[str, Any]:
-        from gatebook.cli.common import iso
+        from gatebook.render.text import iso
 
         return {
             "id": self.run.id, "name": self.run.name, "status": self.run.status.value,

@@ -68,7 +68,7 @@ class RunDiff:
 
 
 def _run_ref(run: RunRecord) -> dict[str, Any]:
-    from gatebook.cli.common import iso
+    from gatebook.render.text import iso
 
     git = (run.provenance or {}).get("git") or {}
     return {"id": run.id, "name": run.name, "status": run.status.value, "created_at": iso(run.created_at),

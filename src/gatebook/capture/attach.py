@@ -481,7 +481,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
 def print_attach_end(res: AttachResult, *, stream: Any = None) -> None:
     """``gatebook run``'s end lines, the first saying the exit code is unknown."""
     from gatebook.capture.wrapper import print_end
-    from gatebook.cli.common import duration
+    from gatebook.render.text import duration
 
     stream = stream or sys.stderr
     result = res.result

@@ -514,7 +514,7 @@ def _status_of(result: Any, interrupted: list[int], why: str | None = None) -> t
 
 def print_end(result: WrapResult, *, stream: Any = None) -> None:
     stream = stream or sys.stderr
-    from gatebook.cli.common import duration
+    from gatebook.render.text import duration
 
     line = (f"gatebook: run {result.run_id} {result.status.value} in {duration(result.duration)} "
             f"(exit {result.exit_code}, {result.points} metric points from output and watched files)")

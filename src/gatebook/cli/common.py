@@ -13,6 +13,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from gatebook.errors import UsageError
+from gatebook.render.text import ago, duration, iso  # noqa: F401 - the CLI's names for them
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,39 +80,6 @@ def emit_json(data: Any) -> None:
     # the C encoder) when a script or an agent reads it. The document is the same.
     indent = 2 if sys.stdout.isatty() else None
     sys.stdout.write(json.dumps(json_safe_numbers(data), indent=indent, ensure_ascii=False, allow_nan=False) + "\n")
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def ago(ts: float | None, now: float | None = None) -> str:
-    if ts is None:
-        return ""
-    delta = (time.time() if now is None else now) - ts
-    if delta < 60:
-        return f"{int(max(delta, 0))}s ago"
-    if delta < 3600:
-        return f"{int(delta // 60)}m ago"
-    if delta < 86400:
-        return f"{int(delta // 3600)}h ago"
-    if delta < 86400 * 30:
-        return f"{int(delta // 86400)}d ago"
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d")
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 _REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)\s*$", re.I)

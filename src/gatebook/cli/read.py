@@ -12,6 +12,7 @@ from gatebook.cli.common import (
     ago, duration, emit_json, json_option, open_ledger, parse_since, store_option,
 )
 from gatebook.records import RunStatus
+from gatebook.render.text import event_text
 
 _STATUS_STYLE = {
     "running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow",
@@ -209,33 +210,11 @@ def _render_show(doc: dict[str, Any], *, packages: bool) -> None:
     if doc["events"]:
         con.print("\n[bold]history[/]")
         for e in doc["events"]:
-            con.print(escape(f"  {e['ts']}  {_event_text(e)}"))
+            con.print(escape(f"  {e['ts']}  {event_text(e)}"))
     if packages and doc["env"]["packages"]:
         con.print("\n[bold]packages[/]")
         for name, version in doc["env"]["packages"].items():
             con.print(f"  {name}=={version}")
-
-
-def _event_text(event: dict[str, Any]) -> str:
-    data = dict(event["data"] or {})
-    step = f" at step {event['step']}" if event["step"] is not None else ""
-    if event["kind"] == "status":
-        text = data.pop("status", "?")
-        if "exit_code" in data:
-            text += f" (exit {data.pop('exit_code')})"
-        if "reason" in data:
-            text += f": {data.pop('reason')}"
-        return text + step
-    if event["kind"] == "gate":
-        was = f" (was {data['previous']})" if data.get("previous") else ""
-        return f"gate {data.get('gate')} {data.get('tier')}{was}{step}: {data.get('reason', data.get('check'))}"
-    if event["kind"] == "stop":
-        return f"stop requested by {data.get('by', '?')}{step}: {data.get('reason', '')}"
-    if event["kind"] == "verdict":
-        gates = ", ".join(f"{k} {v}" for k, v in (data.get("gates") or {}).items())
-        return f"final verdict {data.get('verdict')}" + (f" ({gates})" if gates else "")
-    rest = ", ".join(f"{k}={v}" for k, v in data.items())
-    return f"{event['kind']}{step}" + (f": {rest}" if rest else "")
 
 
 def _short(value: Any, width: int = 80) -> str:

@@ -174,7 +174,7 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
     """Assemble the report of ``runs`` (run records, in order); ``baseline`` a run record."""
     from gatebook import __version__
     from gatebook.analysis.compare import build_comparison, choose_metrics
-    from gatebook.cli.common import iso
+    from gatebook.render.text import iso
     from gatebook.gates.evaluate import Tier, evaluate
     from gatebook.gates.setup import advice_for, load_series
     from gatebook.report.plot import build_charts, render_png, run_labels, unique_slugs
@@ -297,9 +297,9 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
             run_blocks.append(Bullets([[Span(n["ts"] or "", cls="muted"), "  " + n["text"]] for n in doc["notes"]]))
         history = [e for e in doc["events"] if e["kind"] in ("gate", "stop", "verdict")]
         if history:
-            from gatebook.cli.read import _event_text
+            from gatebook.render.text import event_text
 
-            items: list[Inline] = [[Span(e["ts"] or "", cls="muted"), "  " + _event_text(e)] for e in history[:50]]
+            items: list[Inline] = [[Span(e["ts"] or "", cls="muted"), "  " + event_text(e)] for e in history[:50]]
             if len(history) > 50:
                 items.append(f"... and {len(history) - 50} more (gatebook show {run.id})")
             run_blocks.append(Details(f"gate history ({len(history)} events)", [Bullets(items)]))
@@ -387,7 +387,7 @@ def _param_diff_table(store: Any, runs: Sequence[Any], labels: Mapping[str, str]
 
 
 def _provenance_table(doc: Mapping[str, Any]) -> Table:
-    from gatebook.cli.common import duration
+    from gatebook.render.text import duration
 
     rows: list[list[Inline]] = []
 

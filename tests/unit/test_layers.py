@@ -1,0 +1,57 @@
+"""The layering, pinned by reading every module's imports (an AST scan, nothing imported).
+
+- Nothing outside ``cli/`` imports ``gatebook.cli`` (but ``__main__``, which starts it): the
+  library returns data and formats it through ``gatebook.render``.
+- The judge (``gates/checks.py``, ``gates/grammar.py``, ``gates/evaluate.py``) and the sweep's
+  pruner do no I/O: no store, no files, no processes.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "gatebook"
+IO_MODULES = ("os", "subprocess", "socket", "shutil", "pathlib", "sqlalchemy", "psycopg", "gatebook.store",
+              "gatebook.project", "gatebook.capture", "gatebook.cli", "gatebook.api", "click", "rich")
+PURE = ["gates/checks.py", "gates/grammar.py", "gates/evaluate.py", "sweep/prune.py", "records.py"]
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (lazy imports inside functions included)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def _under(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def test_the_scan_sees_the_package() -> None:
+    found = {p.relative_to(SRC).as_posix() for p in modules()}
+    assert {"cli/__init__.py", "capture/wrapper.py", "render/text.py", *PURE} <= found
+    assert "gatebook.render.text" in imports_of(SRC / "cli" / "read.py")  # lazy and top-level imports
+
+
+def test_nothing_outside_the_cli_imports_the_cli() -> None:
+    offenders = [f"{p.relative_to(SRC)} imports {name}" for p in modules()
+                 if p.relative_to(SRC).parts[0] != "cli" and p.name != "__main__.py"
+                 for name in sorted(imports_of(p)) if _under(name, "gatebook.cli")]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_the_judge_and_the_pruner_do_no_io(module: str) -> None:
+    names = imports_of(SRC / module)
+    assert [n for n in sorted(names) if any(_under(n, io) for io in IO_MODULES)] == []
