@@ -188,25 +188,18 @@ def load_project_config(root: Path | None) -> ProjectConfig:
 
 
 def _load_yaml(path: Path) -> ProjectConfig:
-    import yaml
+    from gatebook.config_io import parse_yaml, yaml_line
 
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: {problem}", hint="fix the YAML syntax") from None
+    data, node = parse_yaml(text, path)
     if data is None:
         return ProjectConfig(source=str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the file must be a mapping of sections (ingest, metrics, gates, ...)")
-    return _validate(data, path, lambda loc: _yaml_line(node, loc))
+    return _validate(data, path, lambda loc: yaml_line(node, loc))
 
 
 def _load_pyproject(path: Path) -> ProjectConfig:
@@ -285,29 +278,3 @@ def _model_at(loc: tuple[Any, ...]) -> Any:
             return None
     found = models_in(current)
     return found[0] if found else None
-
-
-def _yaml_line(node: Any, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at ``loc`` (keys and list indexes)."""
-    current = node
-    line = None
-    for part in loc:
-        if current is None:
-            break
-        if hasattr(current, "value") and isinstance(current.value, list) and current.value and isinstance(current.value[0], tuple):
-            found = None
-            for key_node, value_node in current.value:
-                if str(key_node.value) == str(part):
-                    found = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-            current = found
-        elif hasattr(current, "value") and isinstance(current.value, list) and isinstance(part, int):
-            if part < len(current.value):
-                current = current.value[part]
-                line = current.start_mark.line + 1
-            else:
-                current = None
-        else:
-            break
-    return line

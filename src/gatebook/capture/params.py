@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gatebook.config_io import parse_yaml
 from gatebook.errors import ConfigError
 from gatebook.serialize import flatten, to_config_dict
 
@@ -50,27 +51,6 @@ def _syntax_error(path: Path, line: int | None, col: int | None, message: str,
             where += f":{col}"
     return ConfigError(f"{where}: {message.strip()}{note}",
                        hint=f"fix the syntax of {path} and run again")
-
-
-def _parse_yaml(path: Path, text: str, note: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or exc.context or str(exc)
-        if mark is None:
-            raise _syntax_error(path, None, None, message, note) from None
-        raise _syntax_error(path, mark.line + 1, mark.column + 1, message, note) from None
-    except yaml.reader.ReaderError as exc:  # a control character; only an offset is known
-        before = text[: exc.position]
-        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or " ")
-        message = f"unacceptable character #x{char:04x}: {exc.reason}"
-        raise _syntax_error(path, line, col, message, note) from None
-    except yaml.YAMLError as exc:
-        raise _syntax_error(path, None, None, str(exc), note) from None
 
 
 def _parse_json(path: Path, text: str, note: str) -> Any:
@@ -139,7 +119,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     else:
         if suffix not in _YAML_SUFFIXES:
             note = f" (read as YAML because the extension is not one of {_KNOWN_SUFFIXES})"
-        data = _parse_yaml(file, text, note)
+        data, _ = parse_yaml(text, file, note=note)
         if data is None:
             data = {}
     if not isinstance(data, Mapping):

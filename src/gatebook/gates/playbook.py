@@ -9,9 +9,10 @@ settings in its params.
 Applying a fix to a command: when the command reads a YAML or JSON config file
 (``--config PATH``, ``--config=PATH``, ``-c PATH``), the file is copied under
 ``.gatebook/fixes/`` with the settings applied (dotted keys reach into nested
-sections) and the copy replaces the path, so the original stays untouched; otherwise
-each setting becomes ``--key value``, replacing ``--key value`` / ``--key=value`` (or
-the dashed spelling ``--lambda-con``) when the command already has it.
+sections and list items: :func:`gatebook.config_io.set_dotted`) and the copy replaces
+the path, so the original stays untouched; otherwise each setting becomes ``--key value``,
+replacing ``--key value`` / ``--key=value`` (or the dashed spelling ``--lambda-con``) when
+the command already has it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gatebook.config_io import write_config_copy
 from gatebook.gates.evaluate import DirectionOf, Series, holds
 from gatebook.gates.spec import Fix, Gate, Signature
 
@@ -127,7 +129,7 @@ def apply_fix(argv: Sequence[str], fix: Fix, *, cwd: Path, out_dir: Path, tag: s
         path = Path(path_text) if Path(path_text).is_absolute() else cwd / path_text
         fmt = path.suffix.lower()
         if path.is_file() and fmt in (".yaml", ".yml", ".json"):
-            copy = _rewrite_config(path, settings, out_dir / f"{tag}{path.suffix}")
+            copy = write_config_copy(path, settings, out_dir / f"{tag}{path.suffix}")
             new = list(argv)
             if inline:
                 flag = argv[index].split("=", 1)[0]
@@ -152,35 +154,6 @@ def _config_arg(argv: Sequence[str]) -> tuple[int, str, bool] | None:
             if flag.startswith("--") and arg.startswith(flag + "="):
                 return i, arg.split("=", 1)[1], True
     return None
-
-
-def _rewrite_config(path: Path, settings: Mapping[str, Any], dest: Path) -> Path:
-    import yaml
-
-    from gatebook.capture.params import load_config_file
-
-    data = load_config_file(str(path))
-    if not isinstance(data, dict):
-        data = {}
-    for dotted, value in settings.items():
-        if dotted in data or "." not in dotted:
-            data[dotted] = value
-            continue
-        node = data
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[parts[-1]] = value
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        dest.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    else:
-        dest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return dest
 
 
 def _set_flag(argv: list[str], key: str, value: Any) -> tuple[list[str], str]:

@@ -52,8 +52,12 @@ from typing import Annotated, Any, Callable, Iterable, Mapping
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, ValidationError,
                       field_validator)
 
+from gatebook.config_io import MISSING as _MISSING
+from gatebook.config_io import dotted_get as _dotted_get
+from gatebook.config_io import write_config_copy
+from gatebook.config_io import yaml_line as _yaml_line
 from gatebook.errors import ConfigError
-from gatebook.project_config import _short, _yaml_line
+from gatebook.project_config import _short
 
 __all__ = ["Dist", "SweepSpec", "Trial", "format_value", "load_sweep", "parse_sweep", "validate_gates",
            "write_trial_config"]
@@ -554,82 +558,14 @@ def _parse_token(token: str) -> list[Any]:
 # -- config files ---------------------------------------------------------------------------------
 
 
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
 _MISSING_TEXT = "\x00missing"
-
-
-def _child(data: Any, key: str) -> Any:
-    if isinstance(data, dict):
-        return data.get(key, _MISSING)
-    if isinstance(data, list) and key.isdigit() and int(key) < len(data):
-        return data[int(key)]
-    return _MISSING
-
-
-def _dotted_get(data: Any, key: str) -> Any:
-    """The value at dotted ``key`` (a literal key with dots wins over nesting; digits index
-    lists), or _MISSING."""
-    found = _child(data, key)
-    if found is not _MISSING:
-        return found
-    for i, c in enumerate(key):
-        if c == ".":
-            child = _child(data, key[:i])
-            if isinstance(child, (dict, list)):
-                found = _dotted_get(child, key[i + 1:])
-                if found is not _MISSING:
-                    return found
-    return _MISSING
-
-
-def _dotted_set(data: Any, key: str, value: Any) -> None:
-    """Set dotted ``key``: where it already exists, else as nested sections (created)."""
-    if _child(data, key) is not _MISSING:
-        data[int(key) if isinstance(data, list) else key] = value
-        return
-    for i, c in enumerate(key):
-        if c == ".":
-            child = _child(data, key[:i])
-            if isinstance(child, (dict, list)) and _dotted_get(child, key[i + 1:]) is not _MISSING:
-                _dotted_set(child, key[i + 1:], value)
-                return
-    if not isinstance(data, dict):
-        raise ConfigError(f"cannot set {key!r} in the config copy: a list has no such item",
-                          hint="index list items that exist (items.0) or set the whole list")
-    head, dot, rest = key.partition(".")
-    if not dot:
-        data[key] = value
-        return
-    child = _child(data, head)
-    if not isinstance(child, (dict, list)):
-        child = data[head] = {}
-    _dotted_set(child, rest, value)
 
 
 def write_trial_config(base_path: str | Path, overrides: Mapping[str, Any], dest: str | Path) -> Path:
     """Write ``base_path`` (YAML or JSON) with ``overrides`` (dotted keys reach nested
-    sections and list items) to ``dest``, in the format of ``dest``'s suffix (JSON for
-    ``.json``, else YAML). Creates ``dest``'s folder; returns ``dest``."""
-    import copy
-
-    import yaml
-
-    from gatebook.capture.params import load_config_file
-
-    data = copy.deepcopy(load_config_file(base_path))
-    for key, value in overrides.items():
-        _dotted_set(data, key, value)
-    out = Path(dest)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    else:
-        out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return out
+    sections and list items: :func:`gatebook.config_io.set_dotted`) to ``dest``, in the format
+    of ``dest``'s suffix (JSON for ``.json``, else YAML). Creates ``dest``'s folder; returns ``dest``."""
+    return write_config_copy(base_path, overrides, dest)
 
 
 # -- loading and validation -----------------------------------------------------------------------
@@ -643,23 +579,9 @@ class _Problem(Exception):
         self.loc, self.message, self.hint = loc, message, hint
 
 
-def _loader() -> Any:
-    """PyYAML's safe loader, with YAML 1.2 floats: ``1e-4`` is a number, not a string."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-        list("-+0123456789."))
-    return Loader
-
-
 def load_sweep(path: str | Path) -> SweepSpec:
     """The validated sweep file at ``path``; ConfigError ``FILE:LINE: FIELD: message``."""
-    import yaml
+    from gatebook.config_io import parse_yaml
 
     file = Path(path)
     try:
@@ -667,15 +589,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     except OSError as exc:
         raise ConfigError(f"cannot read sweep file {file}: {exc.strerror or exc}",
                           hint="check the path of the sweep file") from None
-    loader = _loader()
-    try:
-        node = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: {problem}", hint="fix the YAML syntax") from None
+    data, node = parse_yaml(text, file)
     return parse_sweep(data, file, node)
 
 
