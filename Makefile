@@ -1,4 +1,4 @@
-# gatebook developer tasks. `make test` is what CI runs (see .ci/run).
+# gatebook developer tasks. `make lint` then `make test` is what CI runs (see .ci/run).
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -35,8 +35,10 @@ demo: venv
 bench: venv $(VENV)/.bench-stamp
 	$(VPY) benchmarks/run_all.py
 
-lint:
-	@echo "lint: nothing configured"
+# ruff (rules in pyproject.toml) and mypy (check_untyped_defs; files and options in pyproject.toml).
+lint: venv
+	$(VPY) -m ruff check src tests
+	$(VPY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist src/*.egg-info

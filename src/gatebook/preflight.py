@@ -246,7 +246,8 @@ def check_gpu(want: bool, gpus: Sequence[Mapping[str, Any]], environ: Mapping[st
             return False, f"no GPU visible{hidden}"
         return False, "no GPU found (nvidia-smi missing or listing none, and no NVML)"
     if shown:
-        return False, f"gpu: false but {len(shown)} GPU{'s are' if len(shown) != 1 else ' is'} visible: {_gpu_list(shown)}"
+        return False, (f"gpu: false but {len(shown)} GPU{'s are' if len(shown) != 1 else ' is'} visible: "
+                       f"{_gpu_list(shown)}")
     return True, f"no GPU visible{hidden}"
 
 

@@ -132,7 +132,8 @@ def normalize_store_url(raw: str) -> str:
         if path.is_dir() or text.endswith(("/", LEDGER_DIR)):
             path = path / LEDGER_FILE
         if path.is_dir():
-            raise ConfigError(f"the store path {path} is a directory", hint=f"give the ledger file, or {STORE_URL_FORMS}")
+            raise ConfigError(f"the store path {path} is a directory",
+                              hint=f"give the ledger file, or {STORE_URL_FORMS}")
         return sqlite_url(path.resolve())
     backend = store_backend(text)
     match = _SCHEME.match(text)

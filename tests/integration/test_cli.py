@@ -107,7 +107,8 @@ def test_log_note_tail(project: Path) -> None:
 
 
 def test_tail_follow_stops_when_the_run_ends(project: Path) -> None:
-    script = write_script(project, "slow.py", "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n")
+    script = write_script(project, "slow.py",
+                          "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n")
     wrapper = subprocess.Popen([PY, "-m", "gatebook", "run", "--name", "live", "--", PY, str(script)], cwd=project,
                                env=env_with(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: gb_json("ls", cwd=project)["runs"], 20, what="the run in the ledger")

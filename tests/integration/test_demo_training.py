@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]

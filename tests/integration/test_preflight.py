@@ -63,7 +63,8 @@ def test_every_check_passes(git_project: Path, tmp_path: Path) -> None:
 
 
 def test_failing_checks_say_why(git_project: Path, tmp_path: Path) -> None:
-    fail_cmd = shlex.join([PY, "-c", "import sys; print('loading'); print('CUDA error: out of memory', file=sys.stderr); sys.exit(3)"])
+    fail_cmd = shlex.join([PY, "-c", "import sys; print('loading'); "
+                                     "print('CUDA error: out of memory', file=sys.stderr); sys.exit(3)"])
     slow_cmd = shlex.join([PY, "-c", "import time; time.sleep(60)"])
     _config(git_project, f"  - {{command: {json.dumps(fail_cmd)}}}\n"
                          f"  - {{command: {json.dumps(slow_cmd)}, timeout_s: 1, name: slow}}\n"

@@ -59,8 +59,10 @@ def make_wheel(directory: Path, name: str = "gbprobe_pkg", version: str = "1.0")
     """A minimal pure-Python wheel (what a build backend would write), for pip to install."""
     info = f"{name}-{version}.dist-info"
     files = {f"{name}/__init__.py": b"X = 1\n",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n".encode(),
-             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: gatebook-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+             f"{info}/METADATA":
+                 f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n".encode(),
+             f"{info}/WHEEL":
+                 b"Wheel-Version: 1.0\nGenerator: gatebook-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     record = []
     for path, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

@@ -15,14 +15,21 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import ray  # noqa: F401  (the dev extra installs it: a missing Ray fails here, never skips)
 
 from tests.helpers import PY, env_with, gb, one_line_error
 from tests.integration.test_sweep import (
-    GATEBOOK_YAML, TIMED, TRAIN, group_runs, overlapping, sweep_yaml, timed_trials, wait_until_logging, wait_until_running,
+    GATEBOOK_YAML,
+    TIMED,
+    TRAIN,
+    group_runs,
+    overlapping,
+    sweep_yaml,
+    timed_trials,
+    wait_until_logging,
+    wait_until_running,
     write_sweep,
 )
-
-import ray  # noqa: F401,E402  (the dev extra installs it: a missing Ray fails here, never skips)
 
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 LRS = "[0.1, 0.4, 0.5]"  # 0.1 is stopped by the gate at epoch 2, the others finish

@@ -48,7 +48,8 @@ def test_exit_code_and_failed_status(tmp_path: Path, ledger: str) -> None:
 
 
 def test_child_gets_unbuffered_env_and_run_id(tmp_path: Path, ledger: str) -> None:
-    script = write_script(tmp_path, "env.py", "import os\nprint(os.environ['PYTHONUNBUFFERED'], os.environ['GATEBOOK_RUN_ID'])\n")
+    script = write_script(tmp_path, "env.py",
+                          "import os\nprint(os.environ['PYTHONUNBUFFERED'], os.environ['GATEBOOK_RUN_ID'])\n")
     res = json.loads(gb("run", "--json", "--", PY, str(script), cwd=tmp_path, store=ledger).stdout)
     out = gb("tail", res["id"], store=ledger).stdout.split()
     assert out == ["1", res["id"]]
@@ -94,7 +95,8 @@ def test_kv_and_regex_metrics(tmp_path: Path, ledger: str) -> None:
     script = write_script(tmp_path, "kv.py", (
         "print('epoch=1 loss=0.9 acc=50%')\nprint('epoch=2 loss=0.5 acc=75%')\n"
         "print('Epoch 3 | val_loss: 0.25')\n"))
-    (tmp_path / "gatebook.yaml").write_text("ingest:\n  regex: ['Epoch (?P<epoch>\\d+) \\| val_loss: (?P<val_loss>[-\\d.eE]+)']\n")
+    (tmp_path / "gatebook.yaml").write_text(
+        "ingest:\n  regex: ['Epoch (?P<epoch>\\d+) \\| val_loss: (?P<val_loss>[-\\d.eE]+)']\n")
     proc = gb("run", "--kv", "--name", "kv", "--", PY, str(script), cwd=tmp_path, store=ledger)
     assert proc.returncode == 0, proc.stderr
     m = gb_json("show", "kv", store=ledger, cwd=tmp_path)["metrics"]

@@ -55,7 +55,7 @@ def test_eight_processes_lose_nothing(store_url: str, tmp_path: Path) -> None:
     print(f"\n{PROCESSES} processes x {POINTS} points on {store_url.split(':')[0]}: {elapsed:.1f} s")
 
     run_ids = []
-    for n, (p, (out, err)) in enumerate(zip(procs, results)):
+    for n, (p, (out, err)) in enumerate(zip(procs, results, strict=False)):
         assert p.returncode == 0, f"process {n} exited {p.returncode}:\n{err}"
         assert "locked" not in err.lower(), f"process {n}:\n{err}"
         assert "Traceback" not in err, f"process {n}:\n{err}"

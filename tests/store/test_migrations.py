@@ -145,7 +145,8 @@ def _build_v1_ledger(url: str) -> str:
                          {"r": run_id})
             conn.execute(text("INSERT INTO gb_notes (run_id, ts, text) VALUES (:r, :ts, 'old note')"),
                          {"r": run_id, "ts": T0})
-            conn.execute(text("INSERT INTO gb_output (run_id, seq, ts, stream, data) VALUES (:r, 0, :ts, 'stdout', 'hi')"),
+            conn.execute(text("INSERT INTO gb_output (run_id, seq, ts, stream, data) "
+                              "VALUES (:r, 0, :ts, 'stdout', 'hi')"),
                          {"r": run_id, "ts": T0})
     finally:
         engine.dispose()
@@ -304,7 +305,7 @@ def test_concurrent_first_open_of_a_sqlite_ledger(tmp_path: Path, round_: int) -
         for i in range(2)
     ]
     results = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, results):
+    for p, (out, err) in zip(procs, results, strict=False):
         assert p.returncode == 0, err
         assert out.strip() == str(schema.SCHEMA_VERSION)
         assert "Traceback" not in err and "locked" not in err

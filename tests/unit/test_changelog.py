@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 
 from gatebook.analysis.changelog import (
-    Change, ParentData, RunData, build, cell, choose_metrics, code, compact_float, diff_params,
-    format_param, number_formatter, status_notes,
+    Change,
+    ParentData,
+    RunData,
+    build,
+    cell,
+    choose_metrics,
+    code,
+    compact_float,
+    diff_params,
+    format_param,
+    number_formatter,
+    status_notes,
 )
 from gatebook.records import MetricStats, RunRecord, RunStatus
 from gatebook.store.base import EventRow
@@ -181,7 +191,7 @@ EXPECTED = """\
 | 2026-09-26 – outsider (r6) | vs old (p0): -bs, lr 0.2 → 0.1 | – | **0.5000** | – | – |  |
 
 **bold**: best so far (↑ higher, ↓ lower is better) · metric values: last value of each run · `file`\\*: uncommitted changes
-"""
+"""  # noqa: E501 (the expected Markdown table, verbatim)
 
 
 def test_markdown_of_a_small_ledger_is_exact() -> None:

@@ -14,8 +14,16 @@ from typing import Any, Iterator
 import pytest
 
 from gatebook.analysis.compare import (
-    MISSING, assemble, build_comparison, choose_metrics, format_table, render_csv, render_markdown,
-    render_table, series_from_stats, sort_rows,
+    MISSING,
+    assemble,
+    build_comparison,
+    choose_metrics,
+    format_table,
+    render_csv,
+    render_markdown,
+    render_table,
+    series_from_stats,
+    sort_rows,
 )
 from gatebook.errors import NotFoundError, UsageError
 from gatebook.gates.evaluate import evaluate

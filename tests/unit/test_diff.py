@@ -103,7 +103,8 @@ def test_diff_runs_params_env_metrics(store: Any) -> None:
     assert doc["code"]["a_commit"] is None and doc["code"]["repo_available"] is False
     assert not diff.code_differs
     assert doc["summary"] == ("params 1 changed, 1 added, 1 removed; python 3.11.7 -> 3.12.1; 3 packages differ; "
-                              "metric keys: 1 only in A, 1 only in B; 2 shared metrics (2 differ: 2 better, 0 worse in B)")
+                              "metric keys: 1 only in A, 1 only in B; "
+                              "2 shared metrics (2 differ: 2 better, 0 worse in B)")
 
 
 def test_identical_runs(store: Any) -> None:

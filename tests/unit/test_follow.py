@@ -258,7 +258,8 @@ def test_log_file_prefixed_json_and_kv(tmp_path: Path) -> None:
 def test_log_regexes_and_custom_prefix(tmp_path: Path) -> None:
     path = tmp_path / "train.out"
     write(path, "Epoch 4/10 val_loss: 0.125\nmetrics> {\"lr\": 0.01}\n")
-    follower = FileFollower(path, prefix="metrics>", regexes=[r"Epoch (?P<epoch>\d+)/\d+ val_loss: (?P<val_loss>[\d.]+)"])
+    follower = FileFollower(path, prefix="metrics>",
+                            regexes=[r"Epoch (?P<epoch>\d+)/\d+ val_loss: (?P<val_loss>[\d.]+)"])
     assert follower.poll() == [("lr", None, 0.01), ("epoch", 4, 4.0), ("val_loss", 4, 0.125)]
 
 
@@ -444,7 +445,7 @@ def test_jsonl_in_random_chunks_gives_the_points_of_the_whole_file(
         chunked_path.write_bytes(b"")
         chunked = FileFollower(chunked_path)
         got: list[Point] = []
-        for start, end in zip([0, *cuts], [*cuts, len(content)]):
+        for start, end in zip([0, *cuts], [*cuts, len(content)], strict=False):
             with open(chunked_path, "ab") as fh:
                 fh.write(content[start:end])
             got += chunked.poll()

@@ -79,7 +79,8 @@ def test_pyproject_tool_gatebook_works_too(tmp_path: Path) -> None:
     ("gates:\n  g:\n    checks:\n      - 'x > 1'\n      - 'val_cosine >> 0.5'\n", ":5",
      ["gates.g.checks.1", "val_cosine >> 0.5", "comparator"]),
     # a typo inside the tiered form
-    ("gates:\n  g:\n    checks:\n      - {metric: m, pas: '>= 1'}\n", ":4", ["pas", "allowed here: metric, pass, marginal"]),
+    ("gates:\n  g:\n    checks:\n      - {metric: m, pas: '>= 1'}\n", ":4",
+     ["pas", "allowed here: metric, pass, marginal"]),
     ("gates:\n  g:\n    on_fail: explode\n    checks: ['x > 1']\n", ":3", ["on_fail", "'stop' or 'warn'"]),
     ("gates:\n  g:\n    checks: []\n", ":3", ["checks"]),
     ("gates:\n  g:\n    checks: ['x > 1']\n    playbook:\n      signatures:\n        - {when: 'a >', diagnosis: d}\n",

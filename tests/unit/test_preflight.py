@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_for
-
 from gatebook.errors import ConfigError
 from gatebook.preflight import (
     MissingParams,
@@ -28,6 +26,7 @@ from gatebook.preflight import (
     visible_gpus,
 )
 from gatebook.project_config import PreflightCheck, load_project_config
+from tests.helpers import wait_for
 
 PY = sys.executable
 A100 = {"index": 0, "name": "NVIDIA A100", "memory_mb": 40960, "driver": "535"}
@@ -122,7 +121,8 @@ def test_gpu_check() -> None:
 
 def test_command_check(tmp_path: Path) -> None:
     assert check_command([PY, "-c", "pass"], 30, tmp_path) == (True, "exit 0")
-    script = "import sys; print('out line'); print('first', file=sys.stderr); print('last words', file=sys.stderr); sys.exit(3)"
+    script = ("import sys; print('out line'); print('first', file=sys.stderr); "
+              "print('last words', file=sys.stderr); sys.exit(3)")
     assert check_command([PY, "-c", script], 30, tmp_path) == (False, "exit 3: last words")
     assert check_command([PY, "-c", "print('only stdout\\n\\n'); raise SystemExit(2)"], 30, tmp_path) == \
         (False, "exit 2: only stdout")
@@ -198,7 +198,8 @@ def test_run_preflight_runs_every_check_in_order(tmp_path: Path) -> None:
         ("two missing", "FAIL"), ("gpu: false", "FAIL")]
     assert report.checks[3].detail == "no value for {missing}, {also}: the command has no --missing VALUE --also VALUE"
     assert calls == [1]  # GPUs listed once
-    assert not report.ok and report.verdict == "FAIL" and [c.name for c in report.failed] == ["two missing", "gpu: false"]
+    assert not report.ok and report.verdict == "FAIL"
+    assert [c.name for c in report.failed] == ["two missing", "gpu: false"]
     doc = report.to_dict()
     assert set(doc) == {"verdict", "ok", "checks"}
     assert set(doc["checks"][0]) == {"name", "kind", "result", "detail", "seconds"}

@@ -17,7 +17,14 @@ from gatebook.gates.spec import GateSpec
 from gatebook.report import build
 from gatebook.report.build import Bullets, Details, Heading, Image, Para, Report, Span, Table
 from gatebook.report.plot import (
-    Chart, Curve, Threshold, choose_scale, gate_thresholds, run_labels, slug, unique_slugs,
+    Chart,
+    Curve,
+    Threshold,
+    choose_scale,
+    gate_thresholds,
+    run_labels,
+    slug,
+    unique_slugs,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -173,7 +180,8 @@ def sample_report() -> Report:
         Para(["2 runs, baseline ", Span("base", bold=True)], muted=True),
         Heading(2, "Comparison", "comparison"),
         Table(["run", "val_loss ↓"], [[["exp|1", Span(" (baseline)", cls="muted")], Span("0.5", bold=True)],
-                                      ["<script>alert(1)</script>", [Span("0.4"), Span(" (-0.1)", cls="delta better")]]],
+                                      ["<script>alert(1)</script>",
+                                       [Span("0.4"), Span(" (-0.1)", cls="delta better")]]],
               ["l", "r"]),
         Image("val_loss.png", "val_loss by step", png, 900, 500),
         Bullets(["a note with *stars* and _under_ and a_b", [Span("2026", cls="muted"), " text"]]),

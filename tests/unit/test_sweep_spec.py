@@ -237,7 +237,8 @@ def test_write_trial_config_creates_sections(tmp_path: Path) -> None:
     ("command: python t.py --lr {lr}\ngrid:\n  lr: [0.1, 0.1]\n", 3, "grid.lr", "appears twice"),
     ("command: python t.py --lr {lr}\ngrid: {}\n", 2, "grid", "empty"),
     ("command: python t.py --lr {lr}\nlist: []\n", 2, "list", "empty"),
-    ("command: python t.py --lr {lr}\nrandom:\n  n: 0\n  space: {lr: {uniform: [0, 1]}}\n", 3, "random.n", "at least 1"),
+    ("command: python t.py --lr {lr}\nrandom:\n  n: 0\n  space: {lr: {uniform: [0, 1]}}\n", 3, "random.n",
+     "at least 1"),
     ("command: python t.py --lr {lr}\n", 1, "(top level)", "exactly one of grid, list, random (got none)"),
     ("command: python t.py --lr {lr}\ngrid: {lr: [1]}\nrandom: {n: 1, space: {lr: 1}}\n", 3, "random",
      "got grid, random"),
@@ -286,7 +287,8 @@ def test_config_needs_the_config_placeholder_and_a_used_key(tmp_path: Path) -> N
     message = error(tmp_path, "command: python t.py\nconfig: base.yaml\ngrid: {optim.lr: [1]}\n")
     assert "sweep.yaml:2: config: the command must contain {config}" in message
     message = error(tmp_path, "command: python t.py -c {config}\nconfig: base.yaml\ngrid: {optim.lrr: [1]}\n")
-    assert "sweep.yaml:3: grid.optim.lrr: param 'optim.lrr' is not used" in message and "base.yaml has no key" in message
+    assert "sweep.yaml:3: grid.optim.lrr: param 'optim.lrr' is not used" in message
+    assert "base.yaml has no key" in message
 
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:

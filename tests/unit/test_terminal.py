@@ -151,7 +151,7 @@ def text_and_cuts(draw: st.DrawFn) -> tuple[str, list[int]]:
 @given(text_and_cuts())
 def test_splitting_anywhere_gives_what_feeding_whole_gives(case: tuple[str, list[int]]) -> None:
     text, cuts = case
-    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=False)]
     whole = collapse(text)
     assert feed_all(Terminal(), pieces) == whole
     assert feed_all(GeneralOnly(), pieces) == whole  # the fast path changes nothing
@@ -163,7 +163,7 @@ def test_partial_and_close_agree(case: tuple[str, list[int]]) -> None:
     """What close() hands out is what partial showed (plus the newlines of held lines)."""
     text, cuts = case
     term = Terminal()
-    for a, b in zip([0, *cuts], [*cuts, len(text)]):
+    for a, b in zip([0, *cuts], [*cuts, len(text)], strict=False):
         term.feed(text[a:b])
     partial = term.partial
     assert not partial.endswith("\n")

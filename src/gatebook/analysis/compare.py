@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 from gatebook.errors import UsageError
-from gatebook.records import MetricStats, RunRecord
+from gatebook.records import Direction, DirectionOf, MetricStats, RunRecord
 from gatebook.serialize import format_number
-from gatebook.records import Direction, DirectionOf
 
 VALUE = "last"
 """Which aggregate of a metric the comparison shows (documented in the JSON as ``value``)."""
@@ -295,7 +294,9 @@ def _stats_suffice(gates: Sequence[Any]) -> bool:
     return True
 
 
-def series_from_stats(stats: Mapping[str, MetricStats], keys: Sequence[str]) -> dict[str, list[tuple[int | None, float]]]:
+def series_from_stats(
+    stats: Mapping[str, MetricStats], keys: Sequence[str]
+) -> dict[str, list[tuple[int | None, float]]]:
     """A stand-in series per key, from its stats: the min and max points, then the last, all at
     the last step, so the judge's last, min, max and best (and the step it reports) are the
     run's own. Only for checks without ``@``, ``mean`` or ``of last K`` (see _stats_suffice)."""
@@ -431,7 +432,7 @@ def assemble(runs: Sequence[RunRecord], stats: Mapping[str, Mapping[str, MetricS
     for m in metrics:
         if m.direction is None:
             continue
-        values = [c[m.key].value for c in raw if c[m.key].value is not None and not math.isnan(c[m.key].value)]
+        values = [v for c in raw if (v := c[m.key].value) is not None and not math.isnan(v)]
         if len(values) < 2:
             continue
         top = max(values) if m.direction == "higher" else min(values)
@@ -439,7 +440,8 @@ def assemble(runs: Sequence[RunRecord], stats: Mapping[str, Mapping[str, MetricS
             c = cells[m.key]
             if c.value is not None and c.value == top:
                 cells[m.key] = c._replace(best=True)
-    rows = [Row(run, run.id == baseline_id, cells, dict(verdicts.get(run.id, {}))) for run, cells in zip(ordered, raw)]
+    rows = [Row(run, run.id == baseline_id, cells, dict(verdicts.get(run.id, {})))
+            for run, cells in zip(ordered, raw, strict=False)]
     if sort is not None:
         rows = sort_rows(rows, sort, direction_of(sort))
     baseline = next((r for r in ordered if r.id == baseline_id), None)

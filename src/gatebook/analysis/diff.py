@@ -38,7 +38,7 @@ class RunDiff:
     summary: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        doc = {
+        doc: dict[str, Any] = {
             "a": self.a, "b": self.b, "params": self.params, "code": self.code, "env": self.env,
             "metric_keys": self.metric_keys, "metrics": self.metrics, "summary": self.summary,
         }
@@ -217,7 +217,8 @@ def compare_metric(key: str, a: float, b: float, direction: str | None) -> dict[
 
 
 def _metrics(store: Any, ra: RunRecord, rb: RunRecord,
-             direction_of: Callable[[str], str | None], primary: list[str]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+             direction_of: Callable[[str], str | None],
+             primary: list[str]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
     stats = store.metric_stats([ra.id, rb.id])
     sa, sb = stats.get(ra.id, {}), stats.get(rb.id, {})
     keys = {"only_a": sorted(set(sa) - set(sb)), "only_b": sorted(set(sb) - set(sa))}

@@ -126,7 +126,7 @@ def same_value(intended: Any, reported: Any, *, cwd: str | None = None) -> bool:
     if isinstance(want, (list, tuple)) or isinstance(got, (list, tuple)):
         if not (isinstance(want, (list, tuple)) and isinstance(got, (list, tuple))) or len(want) != len(got):
             return False
-        return all(same_value(w, g, cwd=cwd) for w, g in zip(want, got))
+        return all(same_value(w, g, cwd=cwd) for w, g in zip(want, got, strict=False))
     if want is True and not isinstance(got, (bool, int, float)) and got is not None:
         return True  # a bare --flag: not comparable with a string the code filled in
     if _is_number(want) and _is_number(got):

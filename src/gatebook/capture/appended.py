@@ -193,7 +193,7 @@ class CsvReader(AppendReader):
         if cells is None:
             return []
         values: dict[str, float] = {}
-        for name, cell in zip(self.header or [], cells):
+        for name, cell in zip(self.header or [], cells, strict=False):
             num = cell_number(cell)
             if name and num is not None:
                 values[name] = num

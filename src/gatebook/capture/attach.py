@@ -267,10 +267,10 @@ def attach(opts: AttachOptions) -> AttachResult:
     """Adopt process ``opts.pid`` as a recorded run; return when it ends (or we detach)."""
     from gatebook import project
     from gatebook.capture.follow import FileFollower
-    from gatebook.capture.watch import is_glob, watch_follower
     from gatebook.capture.params import params_from_argv
     from gatebook.capture.recorder import make_record
     from gatebook.capture.redact import redact_argv
+    from gatebook.capture.watch import is_glob, watch_follower
     from gatebook.project_config import load_project_config
     from gatebook.settings import load_settings, output_limit
     from gatebook.store import open_store
@@ -349,7 +349,7 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
     from gatebook.capture.argv import config_file_artifacts
     from gatebook.capture.recorder import provenance_batch
     from gatebook.capture.redact import redact_argv
-    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, judge_live, direction_of
+    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, direction_of, judge_live
     from gatebook.gates.live import LiveGates
     from gatebook.store.base import WriteBatch
 

@@ -30,8 +30,19 @@ from pathlib import Path
 from typing import IO, Sequence, cast
 
 from gatebook.capture.appended import CsvReader, JsonlReader, LogReader
-from gatebook.capture.formats import (FORMATS, STALE_POLLS, JsonHistoryReader, Reader, StepMark, excerpt,
-                                      format_for_suffix, history_rows, row_points, row_step, sniff_format)
+from gatebook.capture.formats import (
+    FORMATS,
+    STALE_POLLS,
+    JsonHistoryReader,
+    Reader,
+    StepMark,
+    excerpt,
+    format_for_suffix,
+    history_rows,
+    row_points,
+    row_step,
+    sniff_format,
+)
 from gatebook.ingest.stdout import DEFAULT_PREFIX, LineParser, Point, compile_regex
 
 __all__ = ["FORMATS", "MAX_ERRORS", "STALE_POLLS", "FileFollower", "StepMark", "check_options",

@@ -12,6 +12,7 @@ Errors a user can cause (a missing or malformed config file) raise
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -100,7 +101,7 @@ def _read_text(path: Path) -> str:
                           hint="check its permissions") from None
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The mapping held by a YAML (.yaml/.yml), JSON (.json) or TOML (.toml) config file.
 
     Any other extension is read as YAML (which also accepts JSON), and errors say so.

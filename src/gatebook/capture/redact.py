@@ -270,7 +270,7 @@ def _walk(argv: Sequence[str], on_secret: OnSecret, *, split: bool = True) -> li
         if split and any(c.isspace() for c in token):  # a shell string: its words (quotes kept) one by one
             spans = [m.span() for m in _SHELL_WORD.finditer(token)]
             words = _walk(["", *(token[a:b] for a, b in spans)], on_secret, split=False)[1:]
-            for (a, b), word in reversed(list(zip(spans, words))):
+            for (a, b), word in reversed(list(zip(spans, words, strict=False))):
                 token = token[:a] + word + token[b:]
             out.append(token)
             continue

@@ -20,7 +20,9 @@ from gatebook import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("gatebook.cli.init:init_cmd", "Create the ledger (.gatebook/) in this directory."),
     "run": ("gatebook.cli.run:run_cmd", "Run a command and record it: output, metrics, provenance, exit."),
-    "attach": ("gatebook.cli.attach:attach_cmd", "Record a process started without gatebook (--pid): files, gates, end."),
+    "attach": ("gatebook.cli.attach:attach_cmd",
+             "Record a process started without gatebook "
+             "(--pid): files, gates, end."),
     "ls": ("gatebook.cli.read:ls_cmd", "List runs, newest first, with filters."),
     "show": ("gatebook.cli.read:show_cmd", "Show one run: provenance, params, metrics, notes, artifacts."),
     "tail": ("gatebook.cli.read:tail_cmd", "Print a run's output; -f follows it while it runs."),
@@ -29,14 +31,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gate": ("gatebook.cli.gate:gate_cmd", "Judge a run with gates from gatebook.yaml: PASS / MARGINAL / FAIL."),
     "triage": ("gatebook.cli.gate:triage_cmd", "Why a run failed its gates and the next fix to try (--apply runs it)."),
     "stop": ("gatebook.cli.gate:stop_cmd", "Stop a running run from any shell (status stopped, with a reason)."),
-    "compare": ("gatebook.cli.compare:compare_cmd", "Compare runs side by side: metrics, deltas vs a baseline, best marked."),
-    "diff": ("gatebook.cli.diff:diff_cmd", "What differs between two runs: params, code, packages, metric keys and values."),
-    "keys": ("gatebook.cli.keys:keys_cmd", "Check a run emits the required metric keys (or the same keys as another run)."),
-    "changelog": ("gatebook.cli.changelog:changelog_cmd", "Write the Markdown change-log table of runs (changes, files, metrics, notes)."),
+    "compare": ("gatebook.cli.compare:compare_cmd",
+              "Compare runs side by side: "
+              "metrics, deltas vs a baseline, best marked."),
+    "diff": ("gatebook.cli.diff:diff_cmd",
+           "What differs between two runs: "
+           "params, code, packages, metric keys and values."),
+    "keys": ("gatebook.cli.keys:keys_cmd",
+           "Check a run emits the required metric keys "
+           "(or the same keys as another run)."),
+    "changelog": ("gatebook.cli.changelog:changelog_cmd",
+                "Write the Markdown change-log table of runs "
+                "(changes, files, metrics, notes)."),
     "plot": ("gatebook.cli.report:plot_cmd", "Plot metric curves of runs on one chart, with gate thresholds."),
     "report": ("gatebook.cli.report:report_cmd", "Write a self-contained Markdown or HTML report of runs."),
     "preflight": ("gatebook.cli.preflight:preflight_cmd", "Run the project's preflight checks before a command."),
-    "sweep": ("gatebook.cli.sweep:sweep_cmd", "Run a parameter grid as runs in parallel, pruned by gates; status and ranked table."),
+    "sweep": ("gatebook.cli.sweep:sweep_cmd",
+            "Run a parameter grid as runs in parallel, "
+            "pruned by gates; status and ranked table."),
     "migrate": ("gatebook.cli.init:migrate_cmd", "Upgrade the ledger's schema to this gatebook version."),
 }
 

@@ -9,7 +9,8 @@ from gatebook.cli.run import check_watch_option
 
 
 @click.command("attach", short_help="Record a process started without gatebook.")
-@click.option("--pid", "pid", required=True, metavar="PID", help="The process to adopt (e.g. a training already running).")
+@click.option("--pid", "pid", required=True, metavar="PID",
+              help="The process to adopt (e.g. a training already running).")
 @click.option("--watch", "-w", "watch", multiple=True, metavar="FILE", callback=check_watch_option,
               help="Follow a file the process writes (JSON list, JSON lines, CSV, log, trainer_state.json) for "
                    "metrics (repeatable). A relative path is taken from the process's cwd. A glob "

@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from gatebook.cli.common import (
-    emit_json, json_option, open_ledger, parse_since, selection_options, store_option, store_url_flag,
+    emit_json,
+    json_option,
+    open_ledger,
+    parse_since,
+    selection_options,
+    store_option,
+    store_url_flag,
 )
 from gatebook.errors import UsageError
 

@@ -7,7 +7,13 @@ import sys
 import click
 
 from gatebook.cli.common import (
-    console, emit_json, json_option, open_ledger, selection_options, store_option, store_url_flag,
+    console,
+    emit_json,
+    json_option,
+    open_ledger,
+    selection_options,
+    store_option,
+    store_url_flag,
 )
 
 

@@ -53,7 +53,8 @@ def _reconciled(store: Any, ref: str) -> Any:
 
 @click.command("gate")
 @click.argument("run")
-@click.option("--gate", "gates", multiple=True, metavar="NAME", help="A gate from gatebook.yaml (repeatable; default: all).")
+@click.option("--gate", "gates", multiple=True, metavar="NAME",
+              help="A gate from gatebook.yaml (repeatable; default: all).")
 @click.option("--baseline", "-b", metavar="RUN", help="Baseline run (overrides the gates' baseline:).")
 @click.option("--strict", is_flag=True, help="MARGINAL counts as a failure (exit 1).")
 @store_option
@@ -73,7 +74,7 @@ def gate_cmd(run: str, gates: tuple[str, ...], baseline: str | None, strict: boo
         record = _reconciled(store, run)
         verdict, gating, series = _judge(store, record, gates, baseline)
         advice = [advice_for(store, record.id, g, series, gating)
-                  for g, r in zip(gating.gates, verdict.gates) if r.verdict is Tier.FAIL and
+                  for g, r in zip(gating.gates, verdict.gates, strict=False) if r.verdict is Tier.FAIL and
                   (g.playbook.fixes or g.playbook.signatures)]
     baselines = {name: (b.name or b.id) for name, b in gating.baseline_runs.items()}
     if as_json:
@@ -135,7 +136,7 @@ def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: b
         stop_gate = next((e.data.get("gate") for e in store.events(record.id, kinds=["stop"])
                           if e.data and e.data.get("gate")), None)
         verdict, gating, series = _judge(store, record, names, baseline or supervised.get("baseline"))
-        failing = [g for g, r in zip(gating.gates, verdict.gates)
+        failing = [g for g, r in zip(gating.gates, verdict.gates, strict=False)
                    if r.verdict in (Tier.FAIL, Tier.ERROR) or g.name == stop_gate]
         advice = [advice_for(store, record.id, g, series, gating) for g in failing]
     ref = record.name or record.id

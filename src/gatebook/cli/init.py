@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from gatebook.cli.common import emit_json, json_option, store_option, store_url_flag
+
+if TYPE_CHECKING:
+    from gatebook.store.sql import SQLStore
 
 
 @click.command("init")
@@ -30,7 +34,7 @@ def init_cmd(path: Path | None, as_json: bool) -> int:
     else:
         project.init_project(root)
         url = project.sqlite_url(root / project.LEDGER_DIR / project.LEDGER_FILE)
-    store = open_store(url)
+    store = cast("SQLStore", open_store(url))  # open_store returns a SQLStore (the one backend)
     version = store.schema_version()
     where = store.dialect.describe(url)
     store.close()

@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from gatebook.cli.common import (
-    ago, duration, emit_json, json_option, open_ledger, parse_since, store_option,
+    ago,
+    duration,
+    emit_json,
+    json_option,
+    open_ledger,
+    parse_since,
+    store_option,
 )
 from gatebook.records import RunStatus
 from gatebook.render.text import event_text
@@ -35,7 +41,8 @@ def _lost_after() -> float:
 @click.option("--since", help="Only runs started since: 2h, 3d, 1w, 2026-11-01.")
 @click.option("--sort", default="-created", show_default=True,
               help="created, name, status, duration or id; a leading - sorts descending.")
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="At most N runs (0: all).")
+@click.option("--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True,
+              help="At most N runs (0: all).")
 @store_option
 @json_option
 def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ...], group: str | None,

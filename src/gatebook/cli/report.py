@@ -106,10 +106,10 @@ def _plot_paths(out: str | None, metrics: Sequence[str]) -> dict[str, tuple[Path
 
 
 def _write_chart(chart: Any, path: Path, fmt: str, yscale: str) -> str:
+    import io
+
     from gatebook.report.build import ensure_parent
     from gatebook.report.plot import draw
-
-    import io
 
     ensure_parent(path)
     buf = io.BytesIO()

@@ -23,7 +23,8 @@ def check_watch_option(ctx: click.Context, param: click.Parameter, value: tuple[
 )
 @click.option("--name", "-n", help="Name of the run (several runs may share one; the latest wins).")
 @click.option("--parent", "-p", metavar="RUN", help="The run this one derives from (id, prefix or name).")
-@click.option("--config", "-c", "config_file", metavar="FILE", help="Config file (YAML, JSON, TOML) recorded as params.")
+@click.option("--config", "-c", "config_file", metavar="FILE",
+              help="Config file (YAML, JSON, TOML) recorded as params.")
 @click.option("--tag", "-t", "tags", multiple=True, help="A tag (repeatable).")
 @click.option("--group", "-g", help="Group (e.g. a sweep or a study).")
 @click.option("--prefix", default=None, help="Prefix of JSON metric lines in the output [default: gatebook:].")

@@ -45,9 +45,11 @@ def _print_table(comparison: Any) -> None:
 @sweep_cmd.command("run")
 @click.argument("sweep_file", metavar="SWEEP.yaml", type=click.Path(dir_okay=False))
 @click.option("--parallel", "-j", type=int, metavar="N", help="Trials at once (default: the file's parallel:, else 1).")
-@click.option("--gpus", metavar="LIST", help="GPU indices (0,1,2,3): each trial gets resources.gpus of them (default 1) in "
+@click.option("--gpus", metavar="LIST",
+              help="GPU indices (0,1,2,3): each trial gets resources.gpus of them (default 1) in "
                    "CUDA_VISIBLE_DEVICES.")
-@click.option("--retry-failed", is_flag=True, help="Also rerun trials whose run failed (interrupted and lost ones always are).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also rerun trials whose run failed (interrupted and lost ones always are).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where trials run: on this machine, or as Ray tasks (needs the ray extra).")
 @click.option("--address", metavar="ADDRESS",
@@ -62,8 +64,8 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
     Each trial is recorded like `gatebook run --group NAME --tag sweep --tag trial:<fingerprint>`
     of the trial's command in the sweep file's directory, with the sweep's gates live. Trials
     already finished or stopped (same fingerprint in the group) are skipped, interrupted or lost
-    ones run again; --retry-failed reruns failed ones. Ctrl-C stops the running trials (interrupted) and exits 130. Everything is
-    checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
+    ones run again; --retry-failed reruns failed ones. Ctrl-C stops the running trials (interrupted) and exits 130.
+    Everything is checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
     --backend ray runs each trial as a Ray task on a cluster (see docs/sweeps.md).
     """
     from gatebook.sweep.runner import plan_sweep

@@ -95,4 +95,4 @@ class SeriesBuffer:
 
 
 def _increasing(points: list[Point]) -> bool:
-    return all(a[0] <= b[0] for a, b in zip(points, points[1:]))  # type: ignore[operator]
+    return all(a[0] <= b[0] for a, b in zip(points, points[1:], strict=False))  # type: ignore[operator]

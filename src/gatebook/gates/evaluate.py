@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from gatebook.gates.checks import At, Baseline, Check, Condition, Expr, BoolOp, Operand, Value
+from gatebook.gates.checks import At, Baseline, BoolOp, Check, Condition, Expr, Operand, Value
 from gatebook.gates.spec import Gate
 from gatebook.records import Direction, DirectionOf, Point, Tier
 from gatebook.serialize import format_number
@@ -48,7 +48,8 @@ class CheckResult:
     def to_dict(self) -> dict[str, object]:
         threshold = list(self.threshold) if isinstance(self.threshold, tuple) else self.threshold
         return {"check": self.check, "metric": self.metric, "observed": _json_num(self.observed),
-                "threshold": _json_num(threshold) if not isinstance(threshold, list) else [_json_num(x) for x in threshold],
+                "threshold": (_json_num(threshold) if not isinstance(threshold, list)
+                              else [_json_num(x) for x in threshold]),
                 "threshold_text": self.threshold_text, "tier": self.tier.value, "reason": self.reason,
                 "step": self.step}
 
@@ -94,7 +95,8 @@ def evaluate(gate: Gate, series: Series, baseline: Series | None = None, *,
     return GateResult(gate.name, worst([r.tier for r in results]), results)
 
 
-def evaluate_all(gates: Sequence[Gate], series: Series, baselines: Mapping[str, Series | None], **kw: object) -> Verdict:
+def evaluate_all(gates: Sequence[Gate], series: Series, baselines: Mapping[str, Series | None],
+                 **kw: object) -> Verdict:
     """Several gates; ``baselines`` maps gate name to that gate's baseline series."""
     results = tuple(evaluate(g, series, baselines.get(g.name), **kw) for g in gates)  # type: ignore[arg-type]
     return Verdict(worst([g.verdict for g in results]), results)

@@ -176,7 +176,8 @@ def _lex_backticked(text: str, pos: int) -> _Token:
     while True:
         close = text.find("`", start)
         if close < 0:
-            raise _error(text, pos, "unterminated backtick", note='close the key with "`"; write a backtick in it as "``"')
+            raise _error(text, pos, "unterminated backtick",
+                         note='close the key with "`"; write a backtick in it as "``"')
         parts.append(text[start:close])
         if not text.startswith("``", close):
             break

@@ -30,7 +30,6 @@ from gatebook.gates.spec import Gate
 from gatebook.records import RunStatus
 from gatebook.store.base import EventRow, WriteBatch
 
-
 STOP_CHECK_INTERVAL = 0.5
 """Seconds between looks for a `gatebook stop` request (gates are judged at every poll)."""
 
@@ -163,7 +162,8 @@ class LiveGates:
     def _judge(self, moved: set[str], *, finished: bool) -> list[GateResult]:
         out = []
         for gate in self.gates:
-            if not finished and "epoch" not in moved and not any(k in moved for c in gate.checks for k in metrics_of(c)):
+            if (not finished and "epoch" not in moved
+                    and not any(k in moved for c in gate.checks for k in metrics_of(c))):
                 continue
             base = self.baselines.get(gate.name)
             result = evaluate(gate, self.series, base.series if base else None, direction_of=self.direction_of,

@@ -30,7 +30,9 @@ from typing import Any, Iterable, Sequence
 from gatebook.errors import ConfigError
 
 DEFAULT_PREFIX = "gatebook:"
-_KV_RE = re.compile(r"(?<![\w./@-])([A-Za-z_][\w./@-]*)\s*=\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf))(%?)(?=[\s,;|)\]]|$)")
+_KV_RE = re.compile(
+    r"(?<![\w./@-])([A-Za-z_][\w./@-]*)\s*=\s*"
+    r"([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf))(%?)(?=[\s,;|)\]]|$)")
 
 Point = tuple[str, "int | None", float]
 """(key, step, value)"""

@@ -174,9 +174,9 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
     """Assemble the report of ``runs`` (run records, in order); ``baseline`` a run record."""
     from gatebook import __version__
     from gatebook.analysis.compare import build_comparison, choose_metrics
-    from gatebook.render.text import iso
     from gatebook.gates.evaluate import Tier, evaluate
     from gatebook.gates.setup import advice_for, load_series
+    from gatebook.render.text import iso
     from gatebook.report.plot import build_charts, render_png, run_labels, unique_slugs
 
     runs = list(runs)
@@ -275,7 +275,7 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
             advice_items: list[Inline] = []
             from gatebook.gates.report import advice_lines
 
-            for gate, result in zip(gating.gates, results):
+            for gate, result in zip(gating.gates, results, strict=False):
                 if result.verdict is Tier.FAIL and (gate.playbook.fixes or gate.playbook.signatures):
                     advice = advice_for(store, run.id, gate, series, gating)
                     advice_items += [f"gate {gate.name}: {line}" for line in
@@ -348,7 +348,8 @@ def _comparison_table(comp: Any) -> Table:
         name: list[Union[str, Span]] = [row.run.name or ""]
         if row.is_baseline and len(comp.rows) > 1:
             name.append(Span(" (baseline)", cls="muted"))
-        cells: list[Inline] = [name, Span(row.run.id, code=True), Span(row.run.status.value, cls=f"status-{row.run.status.value}")]
+        cells: list[Inline] = [name, Span(row.run.id, code=True),
+                               Span(row.run.status.value, cls=f"status-{row.run.status.value}")]
         for m in comp.metrics:
             c = row.cells.get(m.key, MISSING)
             value, delta = cell_text(c)
@@ -379,7 +380,8 @@ def _param_diff_table(store: Any, runs: Sequence[Any], labels: Mapping[str, str]
     shown = differ[:MAX_DIFF_PARAMS]
     rows: list[list[Inline]] = []
     for r in runs:
-        rows.append([labels.get(r.id, r.id)] + [_short(params[r.id][k], 40) if k in params[r.id] else "" for k in shown])
+        rows.append([labels.get(r.id, r.id)]
+                    + [_short(params[r.id][k], 40) if k in params[r.id] else "" for k in shown])
     table = Table(["run", *shown], rows, css="params-diff")
     if len(differ) > len(shown):
         table.headers[-1] += f" (+{len(differ) - len(shown)} more)"
@@ -438,7 +440,7 @@ def _provenance_table(doc: Mapping[str, Any]) -> Table:
 
 def _verdict_table(results: Sequence[Any], gating: Any) -> Table:
     rows: list[list[Inline]] = []
-    for gate, gate_result in zip(gating.gates, results):
+    for gate, gate_result in zip(gating.gates, results, strict=False):
         base = gating.baseline_runs.get(gate.name) if gate.uses_baseline else None
         gate_label = gate.name + (f" (vs {base.name or base.id})" if base is not None else "")
         for c in gate_result.checks:

@@ -281,7 +281,8 @@ def _visible(chart: Chart, scale: str) -> tuple[list[Threshold], list[Threshold]
         return list(chart.thresholds), []
     lo, hi = min(values), max(values)
     span = (hi - lo) or abs(hi) or 1.0
-    near, far = [], []
+    near: list[Threshold] = []
+    far: list[Threshold] = []
     for t in chart.thresholds:
         if scale == "log" and t.value <= 0:
             far.append(t)

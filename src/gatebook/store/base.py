@@ -200,7 +200,9 @@ class Store(abc.ABC):
         NaN), last_step and count. Runs without metrics map to ``{}``."""
 
     @abc.abstractmethod
-    def metric_series(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, list[tuple[int | None, float, float]]]:
+    def metric_series(
+        self, run_id: str, keys: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[int | None, float, float]]]:
         """Per key, the points ``(step, value, ts)`` in logging order; NaN as NaN."""
 
     @abc.abstractmethod

@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -119,7 +119,8 @@ class SQLStore(Store):
             return
         if current > t.SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"the ledger {self._where} uses schema v{current}, newer than this gatebook knows (v{t.SCHEMA_VERSION})",
+                f"the ledger {self._where} uses schema v{current}, "
+                f"newer than this gatebook knows (v{t.SCHEMA_VERSION})",
                 hint="upgrade gatebook: pip install -U gatebook",
             )
         if current > 0 and not auto_migrate:
@@ -257,7 +258,7 @@ class SQLStore(Store):
                 stmt = stmt.where(t.runs.c.status.in_([s.value for s in only_if]))
             changed = conn.execute(stmt.values(**values)).rowcount > 0
             if changed:
-                data = {"status": status.value}
+                data: dict[str, Any] = {"status": status.value}
                 if reason:
                     data["reason"] = reason
                 if exit_code is not None:
@@ -305,7 +306,7 @@ class SQLStore(Store):
     def list_runs(self, query: RunQuery = RunQuery(), *, full: bool = False) -> list[RunRecord]:
         cols = [c for c in t.runs.c if full or c.name != "provenance"]
         stmt = select(*cols)
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if query.name_glob:
             if any(ch in query.name_glob for ch in "*?["):
                 conds.append(t.runs.c.name.like(_glob_to_like(query.name_glob), escape="\\"))
@@ -450,7 +451,9 @@ class SQLStore(Store):
                     )
         return out
 
-    def metric_series(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, list[tuple[int | None, float, float]]]:
+    def metric_series(
+        self, run_id: str, keys: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[int | None, float, float]]]:
         m = t.metrics
         stmt = select(m.c.key, m.c.step, m.c.value, m.c.ts).where(m.c.run_id == run_id)
         if keys:
@@ -539,7 +542,8 @@ class SQLStore(Store):
     def summary(self, run_id: str) -> dict[str, Any]:
         with self._read() as conn:
             return {k: serialize.loads(v) for k, v in conn.execute(
-                select(t.summary.c.key, t.summary.c.value).where(t.summary.c.run_id == run_id).order_by(t.summary.c.key))}
+                select(t.summary.c.key, t.summary.c.value)
+                .where(t.summary.c.run_id == run_id).order_by(t.summary.c.key))}
 
     def notes(self, run_id: str) -> list[Note]:
         with self._read() as conn:
@@ -562,7 +566,8 @@ class SQLStore(Store):
 
     def output(self, run_id: str, after_seq: int = -1, limit: int = 0) -> list[OutputChunk]:
         o = t.output
-        stmt = select(o.c.seq, o.c.ts, o.c.stream, o.c.data).where(o.c.run_id == run_id, o.c.seq > after_seq).order_by(o.c.seq)
+        stmt = (select(o.c.seq, o.c.ts, o.c.stream, o.c.data)
+                .where(o.c.run_id == run_id, o.c.seq > after_seq).order_by(o.c.seq))
         if limit:
             stmt = stmt.limit(limit)
         with self._read() as conn:
@@ -588,7 +593,8 @@ def _newer(step: int | None, ts: float, cur_step: int | None, cur_ts: float) -> 
 def _metric_stats_merge(old: Any, new: Any) -> dict[str, Any]:
     """SET clauses of the upsert: ``old`` is the stored row's columns, ``new`` the batch's
     (``excluded``). Plain CASE expressions, so SQLite and PostgreSQL read them alike."""
-    from sqlalchemy import case, or_ as any_of
+    from sqlalchemy import case
+    from sqlalchemy import or_ as any_of
 
     def smaller(a: Any, b: Any) -> Any:
         return case((a.is_(None), b), (b.is_(None), a), (b < a, b), else_=a)

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from gatebook.errors import ConfigError, GatebookError, NotFoundError, UsageError
 from gatebook.records import RunRecord, RunStatus
@@ -228,7 +228,7 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
                 baseline = store.resolve_run(spec.baseline)
             except NotFoundError as exc:
                 raise NotFoundError(f"{spec_path.name}: baseline: {exc.message}", hint=exc.hint) from None
-        existing = latest_by_trial(sweep_runs(store, spec.name))
+        existing = latest_by_trial(sweep_runs(store, cast(str, spec.name)))  # set by load_spec
         states = []
         for trial in trials:
             state = TrialState(trial=trial, fingerprint=spec.fingerprint(trial))
@@ -361,7 +361,7 @@ class SweepRunner:
         self.interrupted += 1
 
     def _install(self) -> list[tuple[int, Any]]:
-        old = []
+        old: list[tuple[int, Any]] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 old.append((sig, signal.signal(sig, self._on_signal)))

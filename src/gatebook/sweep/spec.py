@@ -49,8 +49,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Mapping
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, ValidationError,
-                      field_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from gatebook.config_io import MISSING as _MISSING
 from gatebook.config_io import dotted_get as _dotted_get
@@ -392,7 +400,8 @@ class SweepSpec(BaseModel):
             return out
         base = self.config_path
         assert base is not None
-        folder = Path(config_dir) if config_dir is not None else self._path.parent / ".gatebook" / "sweeps" / str(self.name) / "configs"
+        folder = (Path(config_dir) if config_dir is not None
+                  else self._path.parent / ".gatebook" / "sweeps" / str(self.name) / "configs")
         return [Trial(t.index, t.name, t.params, self.render(t.params, t.name, folder / f"{t.name}{base.suffix}"),
                       t.config_overrides, folder / f"{t.name}{base.suffix}") for t in out]
 
@@ -419,7 +428,8 @@ class SweepSpec(BaseModel):
     def _param_sets(self) -> list[tuple[str | None, dict[str, Any]]]:
         if self.grid is not None:
             keys = list(self.grid)
-            return [(None, dict(zip(keys, combo))) for combo in itertools.product(*(self.grid[k] for k in keys))]
+            return [(None, dict(zip(keys, combo, strict=False)))
+                    for combo in itertools.product(*(self.grid[k] for k in keys))]
         if self.variants is not None:
             return [(item.get("name"), {k: v for k, v in item.items() if k != "name"}) for item in self.variants]
         assert self.random is not None
@@ -491,7 +501,7 @@ def _trial_names(sets: list[tuple[str | None, dict[str, Any]]], mode: str) -> li
         return text
 
     given = [n for n, _ in sets if n is not None]
-    for i, (n, _) in enumerate(sets):
+    for n, _ in sets:
         if n is not None and [g.lower() for g in given].count(n.lower()) > 1:
             later = [j for j, (m, _) in enumerate(sets) if m is not None and m.lower() == n.lower()][1]
             raise _Problem(("list", later, "name"), f"two variants are named {n!r}; give each its own name")
@@ -656,7 +666,8 @@ def _check(spec: SweepSpec, data: Mapping[str, Any], file: Path) -> None:
     if spec.name is None:
         spec.name = re.sub(r"[^A-Za-z0-9_.\-]+", "-", file.stem).lstrip("_.-") or "sweep"
     elif not NAME.fullmatch(spec.name):
-        raise _Problem(("name",), f"{spec.name!r}: use letters, digits, '_', '.' or '-' (starting with a letter or digit)")
+        raise _Problem(("name",),
+                       f"{spec.name!r}: use letters, digits, '_', '.' or '-' (starting with a letter or digit)")
 
     # the command, split into words before any placeholder is filled
     command = spec.command

@@ -29,7 +29,7 @@ import pytest
 from gatebook.errors import AmbiguousRunError, NotFoundError, StoreError
 from gatebook.ids import new_run_id
 from gatebook.records import Artifact, MetricStats, Note, RunRecord, RunStatus
-from gatebook.store.base import ArtifactRow, EventRow, RunQuery, Store, WriteBatch
+from gatebook.store.base import ArtifactRow, EventRow, MetricRow, RunQuery, Store, WriteBatch
 
 __all__ = ["StoreContract"]
 
@@ -183,7 +183,12 @@ class StoreContract:
         broken = make_run(source=None)  # a NOT NULL column left empty
         draws: list[int] = []
         real = ids_module._random_part
-        monkeypatch.setattr(ids_module, "_random_part", lambda: draws.append(1) or real())
+
+        def counted() -> int:
+            draws.append(1)
+            return real()
+
+        monkeypatch.setattr(ids_module, "_random_part", counted)
         with pytest.raises(StoreError):
             store.create_run(broken)
         assert draws == [] and store.count_runs() == 0
@@ -532,10 +537,11 @@ class StoreContract:
         """A bad metric point (NULL key) fails the whole batch with a StoreError: no
         backend or driver exception escapes, even from a bulk-insert fast path."""
         run = self._create(store)
+        good: list[MetricRow] = [(run.id, "loss", i, float(i), T0 + i) for i in range(100)]
         bad = WriteBatch(
             notes=[(run.id, T0, "written before the points")],
             params=[(run.id, "api", {"lr": 0.1})],
-            metrics=[(run.id, "loss", i, float(i), T0 + i) for i in range(100)]
+            metrics=good
             + [(run.id, None, 100, 1.0, T0 + 100)],  # type: ignore[list-item]  # NOT NULL
         )
         with pytest.raises(StoreError):
@@ -673,7 +679,8 @@ class StoreContract:
     def test_batched_reads_equal_the_single_ones(self, store: Store) -> None:
         a, b, c = self._create(store), self._create(store), self._create(store)
         store.write(WriteBatch(
-            params=[(a.id, "argv", {"lr": 0.1, "x.y": [1, 2]}), (a.id, "api", {"lr": 0.2}), (b.id, "config", {"k": "v"})],
+            params=[(a.id, "argv", {"lr": 0.1, "x.y": [1, 2]}), (a.id, "api", {"lr": 0.2}),
+                    (b.id, "config", {"k": "v"})],
             notes=[(a.id, T0, "first"), (b.id, T0, "b's"), (a.id, T0 + 1, "second")],
             events=[EventRow(a.id, T0, "gate", 2, {"tier": "FAIL"}), EventRow(b.id, T0, "stop", None, {"by": "me"}),
                     EventRow(a.id, T0 + 1, "stop", None, None)],
@@ -802,7 +809,7 @@ class StoreContract:
         loss = series["loss"]
         assert [p[0] for p in loss] == [0, 1, None, 1]
         assert [p[2] for p in loss] == [T0, T0 + 1, T0 + 2, T0 + 3]
-        assert all(_same(a, b) for a, b in zip([p[1] for p in loss], [1.0, NAN, INF, 0.5]))
+        assert all(_same(a, b) for a, b in zip([p[1] for p in loss], [1.0, NAN, INF, 0.5], strict=False))
         assert series["acc"] == [(0, 0.1, T0 + 0.5)]
         assert store.metric_series(run.id, ["acc"]) == {"acc": [(0, 0.1, T0 + 0.5)]}
         assert store.metric_series(run.id, ["nope"]) == {}
@@ -811,7 +818,7 @@ class StoreContract:
     def test_ten_thousand_points_in_one_batch(self, store: Store) -> None:
         run = self._create(store)
         n = 10_000
-        rows = [(run.id, "loss", i, 1.0 / (i + 1), T0 + i / 1000) for i in range(n)]
+        rows: list[MetricRow] = [(run.id, "loss", i, 1.0 / (i + 1), T0 + i / 1000) for i in range(n)]
         rows += [(run.id, "acc", i, i / n, T0 + i / 1000 + 0.0001) for i in range(n)]
         store.write(WriteBatch(metrics=rows))
         stats = store.metric_stats([run.id])[run.id]
