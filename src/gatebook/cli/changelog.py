@@ -14,9 +14,9 @@ from gatebook.cli.common import (
     json_option,
     open_ledger,
     parse_since,
+    project_config,
     selection_options,
     store_option,
-    store_url_flag,
 )
 from gatebook.errors import UsageError
 
@@ -51,7 +51,7 @@ def changelog_cmd(runs: tuple[str, ...], since: str | None, tags: tuple[str, ...
         raise UsageError(f"--last {last}: give a positive number of runs")
     with open_ledger() as store:
         records = _select(store, runs, tags, group, last, since_ts, since)
-        pconf = _project_config()
+        pconf = project_config()
         log = load(store, records, metrics=list(metrics), primary=list(pconf.metrics.primary),
                    direction_of=pconf.metrics.direction, stat=stat)
     written = None
@@ -98,14 +98,6 @@ def _select(store: Any, refs: tuple[str, ...], tags: tuple[str, ...], group: str
 
         picked = reconcile(store, picked, lost_after=load_settings().lost_after)
     return picked
-
-
-def _project_config() -> Any:
-    from gatebook import project
-    from gatebook.project_config import load_project_config
-
-    proj = project.locate(store_url_flag(), create=False)
-    return load_project_config(proj.root)
 
 
 def _write_atomic(path: Path, text: str) -> Path:

@@ -55,6 +55,15 @@ def store_url_flag() -> str | None:
     return obj.get("store")
 
 
+def project_config() -> Any:
+    """The config (gatebook.yaml or ``[tool.gatebook]``) of the project this command runs in,
+    found from the cwd or ``--store``."""
+    from gatebook import project
+    from gatebook.project_config import load_project_config
+
+    return load_project_config(project.locate(store_url_flag(), create=False).root)
+
+
 def open_ledger(*, create: bool = False) -> Any:
     """Open the store chosen by --store / GATEBOOK_STORE / the project (reads: must exist)."""
     from gatebook import project

@@ -11,9 +11,9 @@ from gatebook.cli.common import (
     emit_json,
     json_option,
     open_ledger,
+    project_config,
     selection_options,
     store_option,
-    store_url_flag,
 )
 
 
@@ -44,14 +44,11 @@ def compare_cmd(runs: tuple[str, ...], baseline: str | None, metrics: tuple[str,
     Runs that lack a metric show a blank. Exit 0, or 2 on bad input (an unknown run,
     a metric no selected run has).
     """
-    from gatebook import project
     from gatebook.analysis.compare import build_comparison, format_table, legend, render_csv, render_markdown
-    from gatebook.project_config import load_project_config
     from gatebook.records import RunStatus
     from gatebook.selection import select_runs
 
-    proj = project.locate(store_url_flag(), create=False)
-    pconf = load_project_config(proj.root)
+    pconf = project_config()
     with open_ledger() as store:
         selected = select_runs(store, runs, tags=tags, group=group, last=last, full=False)
         base = None

@@ -7,17 +7,15 @@ from typing import Any
 
 import click
 
-from gatebook.cli.common import console, emit_json, json_option, open_ledger, store_option, store_url_flag
+from gatebook.cli.common import (
+    console,
+    emit_json,
+    json_option,
+    open_ledger,
+    project_config,
+    store_option,
+)
 from gatebook.errors import UsageError
-
-
-def _project_config() -> Any:
-    """The project's config, or None when there is no project (a bare --store)."""
-    from gatebook import project
-    from gatebook.project_config import load_project_config
-
-    proj = project.locate(store_url_flag(), create=False)
-    return load_project_config(proj.root)
 
 
 @click.command("diff")
@@ -56,7 +54,7 @@ def diff_cmd(a: str, b: str | None, patch: bool, intended: bool, as_json: bool) 
 
     with open_ledger() as store:
         ra, rb = store.resolve_run(a), store.resolve_run(b)
-        pconf = _project_config()
+        pconf = project_config()
         diff = diff_runs(store, ra, rb, pconf, with_patches=patch)
     if as_json:
         emit_json(diff.to_dict())

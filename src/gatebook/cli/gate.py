@@ -11,23 +11,23 @@ from typing import Any
 
 import click
 
-from gatebook.cli.common import console, emit_json, json_option, open_ledger, store_option, store_url_flag
+from gatebook.cli.common import (
+    console,
+    emit_json,
+    json_option,
+    open_ledger,
+    project_config,
+    store_option,
+    store_url_flag,
+)
 from gatebook.errors import UsageError
-
-
-def _project_config() -> Any:
-    from gatebook import project
-    from gatebook.project_config import load_project_config
-
-    proj = project.locate(store_url_flag(), create=False)
-    return load_project_config(proj.root)
 
 
 def _judge(store: Any, run: Any, gate_names: tuple[str, ...], baseline: str | None) -> tuple[Any, Any, Any]:
     from gatebook.gates.evaluate import Verdict, evaluate, worst
     from gatebook.gates.setup import load_series, prepare_gates
 
-    pconf = _project_config()
+    pconf = project_config()
     gating = prepare_gates(store, pconf, gate_names, baseline)
     series = load_series(store, run.id)
     finished = run.status.is_terminal

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gatebook.cli.common import console, emit_json, json_option, open_ledger, store_option, store_url_flag
+from gatebook.cli.common import console, emit_json, json_option, open_ledger, project_config, store_option
 from gatebook.errors import UsageError
 
 
@@ -15,11 +15,7 @@ def _run_ref(run: Any) -> dict[str, Any]:
 
 
 def _required_keys() -> tuple[list[str], str | None]:
-    from gatebook import project
-    from gatebook.project_config import load_project_config
-
-    proj = project.locate(store_url_flag(), create=False)
-    pconf = load_project_config(proj.root)
+    pconf = project_config()
     if not pconf.keys.required:
         where = f"{pconf.source} has no keys.required" if pconf.source else "no gatebook.yaml with keys.required"
         raise UsageError(f"nothing to check RUN against: {where} and --like was not given",

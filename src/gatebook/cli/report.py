@@ -13,18 +13,17 @@ from typing import Any, Sequence
 
 import click
 
-from gatebook.cli.common import emit_json, json_option, open_ledger, selection_options, store_option, store_url_flag
+from gatebook.cli.common import (
+    emit_json,
+    json_option,
+    open_ledger,
+    project_config,
+    selection_options,
+    store_option,
+)
 from gatebook.errors import UsageError
 
 DEFAULT_REPORT = "gatebook-report.html"
-
-
-def _project_config() -> Any:
-    from gatebook import project
-    from gatebook.project_config import load_project_config
-
-    proj = project.locate(store_url_flag(), create=False)
-    return load_project_config(proj.root)
 
 
 def _select(store: Any, runs: Sequence[str], tags: Sequence[str], group: str | None, last: int | None,
@@ -157,7 +156,7 @@ def plot_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], gates: tuple[str, 
     from gatebook.report.plot import build_charts, require_matplotlib, run_labels
 
     require_matplotlib()
-    pconf = _project_config()
+    pconf = project_config()
     with open_ledger() as store:
         selected, base = _select(store, runs, tags, group, last, baseline)
         keys = _split(metrics)
@@ -238,7 +237,7 @@ def report_cmd(runs: tuple[str, ...], baseline: str | None, gates: tuple[str, ..
     target = Path(out or DEFAULT_REPORT).expanduser()
     report_format(target)
     require_matplotlib()
-    pconf = _project_config()
+    pconf = project_config()
     with open_ledger() as store:
         selected, base = _select(store, runs, tags, group, last, baseline)
         if title is None and group and not (runs or tags):
