@@ -34,10 +34,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gatebook.errors import UsageError
 from gatebook.records import RunStatus
+
+if TYPE_CHECKING:
+    from gatebook.capture.redact import RedactedArgv
 
 ENDED_REASON = "process ended (exit code unknown: not started by gatebook)"
 STALE_MARGIN = 1.0
@@ -311,9 +314,9 @@ def attach(opts: AttachOptions) -> AttachResult:
             from gatebook.gates.setup import prepare_gates
 
             gating = prepare_gates(store, pconf, opts.gates, opts.baseline)
-        command = redact_argv(info.command).argv  # secrets on its command line are stored as ***
+        safe = redact_argv(info.command)  # secrets on its command line are stored and shown as ***
         record = make_record(name=opts.name, parent_id=None, tags=opts.tags, group=opts.group,
-                             command=command, cwd=info.cwd, source="attach", pid=pid,  # type: ignore[arg-type]
+                             command=safe.argv, cwd=info.cwd, source="attach", pid=pid,  # type: ignore[arg-type]
                              created_at=info.create_time)
         if record.pid_start is None:  # the process ended between the checks
             raise UsageError(f"process {pid} has already ended", hint="attach to a running process")
@@ -321,7 +324,7 @@ def attach(opts: AttachOptions) -> AttachResult:
         previous = _detach_on_signals(interrupted)
         try:
             return _follow(opts, proc, info, store, record, settings, gating, followers, log, watch,
-                           interrupted, params=params_from_argv(command),
+                           interrupted, safe, params=params_from_argv(safe.argv),
                            output_limit=output_limit(pconf.output.limit))
         finally:
             for sig, handler in previous.items():
@@ -345,10 +348,9 @@ def _detach_on_signals(interrupted: list[int]) -> dict[int, Any]:
 
 def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, record: Any, settings: Any,
             gating: Any, followers: list[Any], log: Path | None, watch: list[Path], interrupted: list[int],
-            *, params: dict[str, Any], output_limit: int | None = None) -> AttachResult:
+            safe: RedactedArgv, *, params: dict[str, Any], output_limit: int | None = None) -> AttachResult:
     from gatebook.capture.argv import config_file_artifacts
     from gatebook.capture.recorder import provenance_batch
-    from gatebook.capture.redact import redact_argv
     from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, direction_of, judge_live
     from gatebook.gates.live import LiveGates
     from gatebook.store.base import WriteBatch
@@ -360,7 +362,6 @@ def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, recor
                   "log": str(log) if log else None, "baseline": gating.baseline_id if gating else None,
                   "config_file": None, "attached_pid": pid}
     store.update_run(run_id, provenance={"gatebook": supervised})
-    safe = redact_argv(info.command)  # its command line's secrets: stored and shown as ***
     first = WriteBatch(params=[(run_id, "argv", params)] if params else [],
                        artifacts=config_file_artifacts(run_id, safe.argv, info.cwd) if info.cwd else [])
     if first:

@@ -19,10 +19,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from gatebook.errors import UsageError
 from gatebook.records import RunStatus
+
+if TYPE_CHECKING:
+    from gatebook.capture.redact import RedactedArgv
 
 
 @dataclass
@@ -162,18 +165,15 @@ class _Collector:
             self.points.extend((self.run_id, k, s, v, ts) for k, s, v in pts)
             self.total_points += len(pts)
 
-    def close_parsers(self) -> None:
+    def close(self) -> None:
+        """The output ended: last lines without a newline are parsed, and the lines still being
+        drawn are stored as they stand."""
         ts = time.time()
         with self.lock:
             for parser in self.parsers.values():
                 pts = parser.close()
                 self.points.extend((self.run_id, k, s, v, ts) for k, s, v in pts)
                 self.total_points += len(pts)
-
-    def close(self) -> None:
-        """The output ended: last lines without a newline are parsed, and the lines still being
-        drawn are stored as they stand."""
-        self.close_parsers()
         self.output.close()
 
     def take(self) -> tuple[list[Any], list[Any], list[int]]:
@@ -309,7 +309,7 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
     try:
         return _record(opts, child, collector, store, proj.store_url, run_id, parent_id, started,
                        config_params, argv_params, settings, interrupted, gating, followers, cwd, env,
-                       precreated)
+                       precreated, safe)
     except BaseException:
         # recording failed (the ledger went away...): never leave the command running on its own,
         # even when this wrapper is a thread of a longer-lived process (a sweep)
@@ -355,16 +355,15 @@ def _forward_signals(target: list[Any], early: list[int], interrupted: list[int]
 def _record(opts: WrapOptions, child: Any, collector: _Collector, store: Any, store_url: str, run_id: str,
             parent_id: str | None, started: float, config_params: dict[str, Any],
             argv_params: dict[str, Any], settings: Any, interrupted: list[int], gating: Any,
-            followers: list[Any], cwd: str, env: dict[str, str], precreated: bool) -> WrapResult:
+            followers: list[Any], cwd: str, env: dict[str, str], precreated: bool,
+            safe: RedactedArgv) -> WrapResult:
     from gatebook.capture.argv import config_file_artifacts
     from gatebook.capture.recorder import provenance_batch
-    from gatebook.capture.redact import redact_argv
     from gatebook.store import open_store
     from gatebook.store.base import WriteBatch
 
     if store is None:
         store = open_store(store_url)
-    safe = redact_argv(opts.argv)
     if not precreated:
         # the command already has this id (GATEBOOK_RUN_ID): it cannot move to another one; the id
         # was claimed among this machine's processes (ids.claim_run_id)
