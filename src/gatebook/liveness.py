@@ -49,3 +49,23 @@ def reconcile(store: Store, runs: Sequence[RunRecord], *, lost_after: float) -> 
                 run = store.get_run(run.id)
         out.append(run)
     return out
+
+
+def current(store: Store, runs: Sequence[RunRecord], *, lost_after: float | None = None) -> list[RunRecord]:
+    """``runs`` as they are now: the one call every reader makes before showing or judging runs.
+
+    Running runs whose process vanished are marked ``lost`` (see :func:`reconcile`); when none of
+    ``runs`` is running, nothing is read or written. ``lost_after`` defaults to the setting.
+    """
+    if not any(r.status is RunStatus.RUNNING for r in runs):
+        return list(runs)
+    if lost_after is None:
+        from gatebook.settings import load_settings
+
+        lost_after = load_settings().lost_after
+    return reconcile(store, runs, lost_after=lost_after)
+
+
+def resolve_current(store: Store, ref: str) -> RunRecord:
+    """The run ``ref`` names (id, id prefix or name), as it is now (lost if its process vanished)."""
+    return current(store, [store.resolve_run(ref)])[0]

@@ -252,7 +252,7 @@ def test_series_from_stats_gives_the_same_tiers_as_the_full_series(check: str) -
         for finished in (True, False):
             want = evaluate(gate, full, base, direction_of=DIRS, finished=finished)
             got = evaluate(gate, stand_in, base, direction_of=DIRS, finished=finished)
-            assert got.verdict == want.verdict, (full, base)
+            assert got.tier == want.tier, (full, base)
             assert [c.observed for c in got.checks] == [c.observed for c in want.checks] or \
                 any(c.observed is not None and math.isnan(c.observed) for c in want.checks)
 
@@ -315,7 +315,7 @@ def test_build_comparison_with_gates_and_baselines(store: Any) -> None:
     for rec in (good, bad, live):
         want = evaluate(gating.gates[0], load_series(store, rec.id), gating.baselines["deploy"].series,
                         direction_of=conf.metrics.direction, finished=rec.status.is_terminal)
-        assert comp.row(rec.id).verdicts["deploy"].verdict == want.verdict.value
+        assert comp.row(rec.id).verdicts["deploy"].verdict == want.tier.value
 
     # --baseline wins over every gate's own, and is added when not selected
     comp = build_comparison(store, [base, good], baseline="bad", pconf=conf, gates=["fixed"], metrics=["acc"])

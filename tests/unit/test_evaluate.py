@@ -143,7 +143,7 @@ def test_gate_verdict_is_its_worst_check() -> None:
     g = gate("a > 0", "b > 0, marginal > -1", "c > 0")
     res = evaluate(g, {"a": [(1, 1.0)], "b": [(1, -0.5)], "c": [(1, 1.0)]})
     assert [c.tier for c in res.checks] == [Tier.PASS, Tier.MARGINAL, Tier.PASS]
-    assert res.verdict is Tier.MARGINAL
+    assert res.tier is Tier.MARGINAL
     assert worst([Tier.PASS, Tier.PENDING, Tier.FAIL, Tier.MARGINAL]) is Tier.FAIL
     assert worst([Tier.FAIL, Tier.ERROR]) is Tier.ERROR
     doc = res.to_dict()
@@ -172,7 +172,7 @@ def test_closest_keys() -> None:
 def test_the_judge_never_raises(values: list[float], check: str, finished: bool) -> None:
     series = {"x": [(i, v) for i, v in enumerate(values)]}
     r = evaluate(gate(check), series, {"x": [(3, 0.5)]}, direction_of=lambda k: "higher", finished=finished)
-    assert r.verdict in set(Tier)
+    assert r.tier in set(Tier)
     assert all(c.reason for c in r.checks)
 
 

@@ -165,7 +165,7 @@ def test_ambiguous_forms_are_refused_in_one_line_naming_the_form_to_use(text: st
 
 
 def test_the_threshold_drawn_on_a_chart_is_the_resolved_number() -> None:
-    from gatebook.gates.live import BaselineData
+    from gatebook.gates.setup import BaselineData
     from gatebook.report.plot import gate_thresholds
 
     gates = [Gate("deploy", (parse_check("latency_ms <= baseline + 10%"),))]
@@ -200,4 +200,4 @@ def test_any_baseline_matches_the_formula_and_plus_never_tightens_below_the_base
 def test_the_judge_never_raises_on_any_baseline(observed: float, base: float, check: str) -> None:
     r = evaluate(Gate("g", (parse_check(check),)), {"x": [(1, observed)]}, {"x": [(1, base)]},
                  direction_of=lambda key: "lower")
-    assert r.verdict in set(Tier) and all(c.reason for c in r.checks)
+    assert r.tier in set(Tier) and all(c.reason for c in r.checks)

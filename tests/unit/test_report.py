@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gatebook.errors import MissingExtraError, UsageError
-from gatebook.gates.live import BaselineData
+from gatebook.gates.setup import BaselineData
 from gatebook.gates.spec import GateSpec
 from gatebook.report import build
 from gatebook.report.build import Bullets, Details, Heading, Image, Para, Report, Span, Table

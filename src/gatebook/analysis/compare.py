@@ -239,17 +239,11 @@ def _judge_rows(store: Any, pconf: Any, names: list[str], rows: Sequence[RunReco
                 fallback: str | None) -> tuple[dict[str, dict[str, GateCell]], dict[str, RunRecord | None]]:
     """Per run id, per gate, the verdict (the same judge and baselines as `gatebook gate`)."""
     from gatebook.gates.checks import metrics_of
-    from gatebook.gates.evaluate import Tier, evaluate
+    from gatebook.gates.evaluate import Tier
     from gatebook.gates.setup import load_series, prepare_gates
 
     # each gate's baseline: --baseline, else its own `baseline:`, else the comparison's
-    parts = [prepare_gates(store, pconf, [name], override if override or _declares(pconf, name) else fallback)
-             for name in names]
-    gating = parts[0]
-    for part in parts[1:]:
-        gating.gates += part.gates
-        gating.baselines.update(part.baselines)
-        gating.baseline_runs.update(part.baseline_runs)
+    gating = prepare_gates(store, pconf, names, override, fallback=fallback)
     wanted: list[str] = []
     for gate in gating.gates:
         for check in gate.checks:
@@ -266,18 +260,11 @@ def _judge_rows(store: Any, pconf: Any, names: list[str], rows: Sequence[RunReco
             series = _series(store, run.id, [*wanted, "epoch"])
         cells: dict[str, GateCell] = {}
         for gate in gating.gates:
-            base = gating.baselines.get(gate.name)
-            result = evaluate(gate, series, base.series if base else None, direction_of=gating.direction_of,
-                              finished=run.status.is_terminal, baseline_label=base.label if base else "baseline")
+            result = gating.judge_gate(gate, series, finished=run.status.is_terminal)
             reasons = tuple(c.reason for c in result.checks if c.tier is not Tier.PASS)
-            cells[gate.name] = GateCell(result.verdict.value, reasons)
+            cells[gate.name] = GateCell(result.tier.value, reasons)
         out[run.id] = cells
     return out, {g.name: gating.baseline_runs.get(g.name) if g.uses_baseline else None for g in gating.gates}
-
-
-def _declares(pconf: Any, name: str) -> bool:
-    spec = (pconf.gates or {}).get(name)
-    return bool(spec is not None and getattr(spec, "baseline", None))
 
 
 def _stats_suffice(gates: Sequence[Any]) -> bool:

@@ -470,7 +470,7 @@ def _advice(store: Any, run_id: str, gating: Any, verdict: Any, stop_gate: str |
         return None
     from gatebook.gates.setup import advice_for
 
-    failed = {r.name for r in verdict.gates if r.verdict.value == "FAIL"} if verdict is not None else set()
+    failed = {r.name for r in verdict.gates if r.tier.value == "FAIL"} if verdict is not None else set()
     for gate in gating.gates:
         if gate.name == stop_gate or (stop_gate is None and gate.name in failed and
                                       (gate.playbook.fixes or gate.playbook.signatures)):
@@ -482,7 +482,7 @@ def _failed_stop_gates(gating: Any, verdict: Any) -> list[str]:
     if gating is None or verdict is None:
         return []
     stop = {g.name for g in gating.gates if g.on_fail == "stop"}
-    return [r.name for r in verdict.gates if r.name in stop and r.verdict.value == "FAIL"]
+    return [r.name for r in verdict.gates if r.name in stop and r.tier.value == "FAIL"]
 
 
 def direction_of(gating: Any) -> Any:
@@ -521,7 +521,7 @@ def print_end(result: WrapResult, *, stream: Any = None) -> None:
         line += f": {result.reason}"
     print(line, file=stream)
     if result.verdict is not None:
-        gates = ", ".join(f"{g.name} {g.verdict.value}" for g in result.verdict.gates)
+        gates = ", ".join(f"{g.name} {g.tier.value}" for g in result.verdict.gates)
         print(f"gatebook: gates: {gates}", file=stream)
     if result.advice is not None:
         from gatebook.gates.report import advice_lines

@@ -24,19 +24,11 @@ from gatebook.errors import UsageError
 
 
 def _judge(store: Any, run: Any, gate_names: tuple[str, ...], baseline: str | None) -> tuple[Any, Any, Any]:
-    from gatebook.gates.evaluate import Verdict, evaluate, worst
     from gatebook.gates.setup import load_series, prepare_gates
 
-    pconf = project_config()
-    gating = prepare_gates(store, pconf, gate_names, baseline)
+    gating = prepare_gates(store, project_config(), gate_names, baseline)
     series = load_series(store, run.id)
-    finished = run.status.is_terminal
-    results = []
-    for gate in gating.gates:
-        base = gating.baselines.get(gate.name)
-        results.append(evaluate(gate, series, base.series if base else None, direction_of=gating.direction_of,
-                                finished=finished, baseline_label=base.label if base else "baseline"))
-    return Verdict(worst([r.verdict for r in results]), tuple(results)), gating, series
+    return gating.judge(series, finished=run.status.is_terminal), gating, series
 
 
 def _run_ref(run: Any) -> dict[str, Any]:
@@ -74,7 +66,7 @@ def gate_cmd(run: str, gates: tuple[str, ...], baseline: str | None, strict: boo
         record = _reconciled(store, run)
         verdict, gating, series = _judge(store, record, gates, baseline)
         advice = [advice_for(store, record.id, g, series, gating)
-                  for g, r in zip(gating.gates, verdict.gates, strict=False) if r.verdict is Tier.FAIL and
+                  for g, r in zip(gating.gates, verdict.gates, strict=False) if r.tier is Tier.FAIL and
                   (g.playbook.fixes or g.playbook.signatures)]
     baselines = {name: (b.name or b.id) for name, b in gating.baseline_runs.items()}
     if as_json:
@@ -89,7 +81,7 @@ def gate_cmd(run: str, gates: tuple[str, ...], baseline: str | None, strict: boo
         for a in advice:
             for line in advice_lines(a, record.name or record.id):
                 con.print(line, markup=False)
-    tier = verdict.verdict
+    tier = verdict.tier
     if tier is Tier.ERROR:
         first = next(c for g in verdict.gates for c in g.checks if c.tier is Tier.ERROR)
         print(f"gatebook: error: {first.check}: {first.reason}", file=sys.stderr)
@@ -137,7 +129,7 @@ def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: b
                           if e.data and e.data.get("gate")), None)
         verdict, gating, series = _judge(store, record, names, baseline or supervised.get("baseline"))
         failing = [g for g, r in zip(gating.gates, verdict.gates, strict=False)
-                   if r.verdict in (Tier.FAIL, Tier.ERROR) or g.name == stop_gate]
+                   if r.tier in (Tier.FAIL, Tier.ERROR) or g.name == stop_gate]
         advice = [advice_for(store, record.id, g, series, gating) for g in failing]
     ref = record.name or record.id
     nxt = next((a for a in advice if a.next_fix is not None), None)

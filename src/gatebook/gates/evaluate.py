@@ -57,20 +57,20 @@ class CheckResult:
 @dataclass(frozen=True)
 class GateResult:
     name: str
-    verdict: Tier
+    tier: Tier
     checks: tuple[CheckResult, ...]
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "verdict": self.verdict.value, "checks": [c.to_dict() for c in self.checks]}
+        return {"name": self.name, "verdict": self.tier.value, "checks": [c.to_dict() for c in self.checks]}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: Tier
+    tier: Tier
     gates: tuple[GateResult, ...]
 
     def to_dict(self) -> dict[str, object]:
-        return {"verdict": self.verdict.value, "gates": [g.to_dict() for g in self.gates]}
+        return {"verdict": self.tier.value, "gates": [g.to_dict() for g in self.gates]}
 
 
 def _json_num(x: object) -> object:
@@ -93,13 +93,6 @@ def evaluate(gate: Gate, series: Series, baseline: Series | None = None, *,
     ctx = _Context(series, baseline, direction_of, finished, baseline_label)
     results = tuple(judge_check(check, ctx) for check in gate.checks)
     return GateResult(gate.name, worst([r.tier for r in results]), results)
-
-
-def evaluate_all(gates: Sequence[Gate], series: Series, baselines: Mapping[str, Series | None],
-                 **kw: object) -> Verdict:
-    """Several gates; ``baselines`` maps gate name to that gate's baseline series."""
-    results = tuple(evaluate(g, series, baselines.get(g.name), **kw) for g in gates)  # type: ignore[arg-type]
-    return Verdict(worst([g.verdict for g in results]), results)
 
 
 def holds(expr: Expr, series: Series, baseline: Series | None = None, *,

@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 from gatebook.gates.buffer import SeriesBuffer, conditions_of, key_needs
 from gatebook.gates.checks import metrics_of
-from gatebook.gates.evaluate import DirectionOf, GateResult, Series, Tier, Verdict, evaluate, worst
+from gatebook.gates.evaluate import DirectionOf, GateResult, Tier, Verdict
+from gatebook.gates.setup import BaselineData, Gating
 from gatebook.gates.spec import Gate
 from gatebook.records import RunStatus
 from gatebook.store.base import EventRow, WriteBatch
@@ -40,12 +41,6 @@ class StopDecision:
     by: str  # "gate NAME" or "user@host"
     gate: str | None = None
     interrupt: bool = False  # stop it as a Ctrl-C would: the run ends "interrupted", not "stopped"
-
-
-@dataclass
-class BaselineData:
-    label: str
-    series: Series
 
 
 def record_stop(store: Any, run_id: str, reason: str, by: str, step: int | None = None,
@@ -86,8 +81,7 @@ class LiveGates:
         self.run_id = run_id
         self.run_label = run_label or run_id
         self.gates = gates
-        self.direction_of = direction_of
-        self.baselines = baselines
+        self.gating = Gating(gates, baselines, direction_of)
         self.allow_stop = allow_stop
         # attach without --allow-stop says it would stop; a supervisor may also turn allow_stop
         # off later (its command already ended), which needs no such line
@@ -165,9 +159,7 @@ class LiveGates:
             if (not finished and "epoch" not in moved
                     and not any(k in moved for c in gate.checks for k in metrics_of(c))):
                 continue
-            base = self.baselines.get(gate.name)
-            result = evaluate(gate, self.series, base.series if base else None, direction_of=self.direction_of,
-                              finished=finished, baseline_label=base.label if base else "baseline")
+            result = self.gating.judge_gate(gate, self.series, finished=finished)
             self.results[gate.name] = result
             self._record_changes(gate, result)
             out.append(result)
@@ -218,7 +210,7 @@ class LiveGates:
             if not self._buffers[key].points and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._buffers[key].reload([(None, float(value))])
         results = self._judge(set(self.keys), finished=True)
-        verdict = Verdict(worst([r.verdict for r in results]), tuple(results))
+        verdict = Verdict(Gating.worst_of(results), tuple(results))
         self.store.write(WriteBatch(events=[EventRow(self.run_id, time.time(), "verdict", None, {
-            "verdict": verdict.verdict.value, "gates": {r.name: r.verdict.value for r in results}})]))
+            "verdict": verdict.tier.value, "gates": {r.name: r.tier.value for r in results}})]))
         return verdict

@@ -19,7 +19,7 @@ def print_verdict(con: Any, verdict: Verdict, run_label: str, baselines: dict[st
     for gate in verdict.gates:
         base = baselines.get(gate.name)
         title = f"gate {gate.name} on {run_label}" + (f" vs baseline {base}" if base else "")
-        con.print(f"[bold]{escape(title)}[/bold]: [{TIER_STYLE[gate.verdict]}]{gate.verdict.value}[/]")
+        con.print(f"[bold]{escape(title)}[/bold]: [{TIER_STYLE[gate.tier]}]{gate.tier.value}[/]")
         table = Table(box=None, pad_edge=False, header_style="bold")
         for col in ("check", "observed", "threshold", "tier", "why"):
             table.add_column(col, overflow="fold")
@@ -27,7 +27,7 @@ def print_verdict(con: Any, verdict: Verdict, run_label: str, baselines: dict[st
             table.add_row(escape(c.check), format_number(c.observed), escape(c.threshold_text),
                           f"[{TIER_STYLE[c.tier]}]{c.tier.value}[/]", escape(c.reason))
         con.print(table)
-    con.print(f"verdict: [{TIER_STYLE[verdict.verdict]}]{verdict.verdict.value}[/]")
+    con.print(f"verdict: [{TIER_STYLE[verdict.tier]}]{verdict.tier.value}[/]")
 
 
 def advice_lines(advice: Advice, run_ref: str, *, hint: bool = True) -> list[str]:

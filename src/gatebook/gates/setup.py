@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from gatebook.errors import NotFoundError, UsageError
-from gatebook.gates.evaluate import DirectionOf, Series
-from gatebook.gates.live import BaselineData
+from gatebook.gates.evaluate import DirectionOf, GateResult, Series, Tier, Verdict, evaluate, worst
 from gatebook.gates.playbook import Advice, advise, tried_fixes
 from gatebook.gates.spec import Gate
+
+
+@dataclass
+class BaselineData:
+    """A gate's baseline run as the judge reads it: its label and its series."""
+
+    label: str
+    series: Series
 
 
 @dataclass
@@ -22,6 +29,29 @@ class Gating:
     direction_of: DirectionOf
     baseline_id: str | None = None
     baseline_runs: dict[str, Any] = field(default_factory=dict)  # gate name -> RunRecord
+
+    def judge_gate(self, gate: Gate, series: Series, *, finished: bool) -> GateResult:
+        """One gate on a run's ``series``, against that gate's baseline (the one judge call)."""
+        base = self.baselines.get(gate.name)
+        return evaluate(gate, series, base.series if base else None, direction_of=self.direction_of,
+                        finished=finished, baseline_label=base.label if base else "baseline")
+
+    def judge(self, series: Series, *, finished: bool) -> Verdict:
+        """Every gate on a run's ``series``: what ``gate``, ``triage``, ``compare``, ``report`` and
+        live gates all call, so a run gets the same verdict everywhere."""
+        results = tuple(self.judge_gate(gate, series, finished=finished) for gate in self.gates)
+        return Verdict(self.worst_of(results), results)
+
+    @staticmethod
+    def worst_of(results: Sequence[GateResult]) -> Tier:
+        """The verdict of several gates: the worst of theirs."""
+        return worst([r.tier for r in results])
+
+
+def baseline_ref_for(gate: Gate, override: str | None, fallback: str | None = None) -> str | None:
+    """The one rule for which run a gate compares with: ``--baseline`` (``override``), else the
+    gate's own ``baseline:``, else ``fallback`` (a command's default, e.g. compare's first run)."""
+    return override or gate.baseline or fallback
 
 
 def load_series(store: Any, run_id: str) -> dict[str, list[tuple[int | None, float]]]:
@@ -35,11 +65,11 @@ def load_series(store: Any, run_id: str) -> dict[str, list[tuple[int | None, flo
 
 
 def prepare_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: str | None,
-                  *, exclude: str | None = None) -> Gating:
+                  *, exclude: str | None = None, fallback: str | None = None) -> Gating:
     """The named gates (all declared when none), with each gate's baseline loaded.
 
-    ``--baseline`` wins over a gate's ``baseline:``. A gate that compares with a baseline
-    and has none is a usage error, said before anything runs.
+    Each gate's baseline follows :func:`baseline_ref_for`. A gate that compares with a
+    baseline and has none is a usage error, said before anything runs.
     """
     from gatebook.gates.spec import select_gates
 
@@ -48,7 +78,7 @@ def prepare_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: st
     runs: dict[str, Any] = {}
     cache: dict[str, tuple[Any, Series]] = {}
     for gate in gates:
-        ref = baseline_ref or gate.baseline
+        ref = baseline_ref_for(gate, baseline_ref, fallback)
         if ref is None:
             if gate.uses_baseline:
                 raise UsageError(f"gate {gate.name} compares with a baseline and none is set",

@@ -141,7 +141,7 @@ def setup_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: str 
     comparing with a baseline is left out when there is none (or its baseline run does
     not exist), with a line saying so. Returns ``(None, skipped)`` when no gate is left.
     """
-    from gatebook.gates.setup import prepare_gates
+    from gatebook.gates.setup import baseline_ref_for, prepare_gates
 
     if names:
         return prepare_gates(store, pconf, list(names), baseline_ref), []
@@ -149,7 +149,7 @@ def setup_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: str 
     skipped: list[str] = []
     for name, spec in (pconf.gates or {}).items():
         gate = spec.to_gate(name)
-        ref = baseline_ref or gate.baseline
+        ref = baseline_ref_for(gate, baseline_ref)
         if gate.uses_baseline and ref is None:
             skipped.append(f"gate {name}: compares with a baseline and none is set (pass --baseline RUN)")
             continue
@@ -174,7 +174,7 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
     """Assemble the report of ``runs`` (run records, in order); ``baseline`` a run record."""
     from gatebook import __version__
     from gatebook.analysis.compare import build_comparison, choose_metrics
-    from gatebook.gates.evaluate import Tier, evaluate
+    from gatebook.gates.evaluate import Tier
     from gatebook.gates.setup import advice_for, load_series
     from gatebook.render.text import iso
     from gatebook.report.plot import build_charts, render_png, run_labels, unique_slugs
@@ -260,15 +260,9 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
         run_blocks.append(_provenance_table(doc))
         if gating is not None:
             series = load_series(store, run.id)
-            results = []
-            for gate in gating.gates:
-                base = gating.baselines.get(gate.name)
-                results.append(evaluate(gate, series, base.series if base else None,
-                                        direction_of=gating.direction_of, finished=run.status.is_terminal,
-                                        baseline_label=base.label if base else "baseline"))
-            from gatebook.gates.evaluate import worst
-
-            verdict = worst([r.verdict for r in results]).value
+            judged = gating.judge(series, finished=run.status.is_terminal)
+            results = list(judged.gates)
+            verdict = judged.tier.value
             run_blocks.append(Heading(4, "Gates"))
             run_blocks.append(Para(["verdict: ", _tier(verdict)]))
             run_blocks.append(_verdict_table(results, gating))
@@ -276,7 +270,7 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
             from gatebook.gates.report import advice_lines
 
             for gate, result in zip(gating.gates, results, strict=False):
-                if result.verdict is Tier.FAIL and (gate.playbook.fixes or gate.playbook.signatures):
+                if result.tier is Tier.FAIL and (gate.playbook.fixes or gate.playbook.signatures):
                     advice = advice_for(store, run.id, gate, series, gating)
                     advice_items += [f"gate {gate.name}: {line}" for line in
                                      advice_lines(advice, run.name or run.id, hint=True)]

@@ -135,8 +135,7 @@ def build_charts(store: Any, runs: Sequence[Any], metrics: Sequence[str], *, gat
     series = {r.id: store.metric_series(r.id, wanted) for r in everyone}
     default_base = None
     if baseline is not None:
-        from gatebook.gates.live import BaselineData
-        from gatebook.gates.setup import load_series
+        from gatebook.gates.setup import BaselineData, load_series
 
         default_base = BaselineData(label=baseline.name or baseline.id, series=load_series(store, baseline.id))
     bases = {g.name: (gate_baselines[g.name] if gate_baselines is not None and g.name in gate_baselines
