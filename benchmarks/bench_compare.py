@@ -123,6 +123,7 @@ def main() -> None:
     # warm the in-process imports once
     import gatebook.analysis.changelog  # noqa: F401
     import gatebook.analysis.compare  # noqa: F401
+    import gatebook.render.changelog  # noqa: F401
     import gatebook.store.sql  # noqa: F401
     in_process(compare_argv)
     in_process(changelog_argv)

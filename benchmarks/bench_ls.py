@@ -1,7 +1,7 @@
 """6. ``gatebook ls`` over a ledger of 10,000 runs.
 
 The ledger is built through gatebook's own store (``open_store``), its schema and its
-row encoding (``gatebook.store.sql._run_values``), in bulk transactions so it takes
+row encoding (``gatebook.store.sql_runs._run_values``), in bulk transactions so it takes
 seconds, not minutes: 10,000 finished / failed / interrupted / stopped runs (no
 ``running`` ones, so ``ls`` never has to reconcile and the ledger does not change
 between repetitions) with names (200 distinct), groups, 0-3 tags, a command line, a
@@ -54,7 +54,7 @@ def build_ledger(db) -> dict[str, float]:
     from gatebook.store import open_store
     from gatebook.store import schema as t
     from gatebook.store.base import WriteBatch
-    from gatebook.store.sql import _run_values
+    from gatebook.store.sql_runs import _run_values
 
     rng = random.Random(42)
     t0 = perf()

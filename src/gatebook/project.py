@@ -9,16 +9,18 @@ holds a ``.gatebook/`` directory or a ``gatebook.yaml``. The embedded ledger is
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from gatebook.errors import ConfigError, StoreError
+from gatebook.store.urls import PG_BACKENDS, SCHEME, STORE_URL_FORMS, redact_store_url, store_backend
+
+# the wrapper checks a new SQLite ledger through this module
+from gatebook.store.urls import check_sqlite_writable as check_sqlite_writable
 
 LEDGER_DIR = ".gatebook"
 LEDGER_FILE = "ledger.db"
 PROJECT_FILES = ("gatebook.yaml", "gatebook.yml")
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -54,60 +56,12 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-STORE_URL_FORMS = "a path, sqlite:///PATH or postgresql://USER@HOST/DB"
-_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
-_PG_BACKENDS = ("postgresql", "postgres")
-# the PostgreSQL URLs users already have (SQLAlchemy's, libpq's): all go through psycopg 3
-_PG_DRIVERS = ("", "psycopg", "psycopg2")
-_SQLITE_DRIVERS = ("", "pysqlite")
-
-
-def redact_store_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``, whatever characters the
-    password holds and however malformed the URL: everything between the first ``:``
-    after the user name and the last ``@`` goes."""
-    match = _SCHEME.match(url)
-    head, rest = (url[:match.end()], url[match.end():]) if match else ("", url)
-    at = rest.rfind("@")
-    if at < 0:
-        return url
-    userinfo = rest[:at]
-    slashes = len(userinfo) - len(userinfo.lstrip("/"))
-    user, colon, _password = userinfo[slashes:].partition(":")
-    if not colon:
-        return url
-    return f"{head}{userinfo[:slashes]}{user}:***@{rest[at + 1:]}"
-
-
-def store_backend(url: str) -> str:
-    """``"sqlite"`` or ``"postgresql"``: the backend of a store URL. StoreError for a
-    scheme or driver gatebook cannot use (the message never shows a password)."""
-    match = _SCHEME.match(url.strip())
-    if match is None:
-        raise ConfigError(f"cannot parse the store URL {redact_store_url(url)!r}", hint=f"use {STORE_URL_FORMS}")
-    scheme = match.group("scheme").lower()
-    backend, _plus, driver = scheme.partition("+")
-    if backend in _PG_BACKENDS:
-        if driver not in _PG_DRIVERS:
-            raise StoreError(f"gatebook cannot use the PostgreSQL driver {driver!r} ({scheme}://)",
-                             hint="it connects through psycopg 3: use postgresql://USER@HOST/DB "
-                                  "(pip install 'gatebook[postgres]')")
-        return "postgresql"
-    if backend == "sqlite":
-        if driver not in _SQLITE_DRIVERS:
-            raise StoreError(f"gatebook cannot use the SQLite driver {driver!r} ({scheme}://)",
-                             hint="it opens SQLite ledgers itself: use sqlite:///PATH or a plain path")
-        return "sqlite"
-    raise StoreError(f"unknown store scheme {scheme!r} in {redact_store_url(url.strip())!r}",
-                     hint="valid schemes: sqlite, postgresql (or give a plain path)")
-
-
 def _is_url(text: str) -> bool:
-    match = _SCHEME.match(text)
+    match = SCHEME.match(text)
     if match is None:
         return "://" in text
     backend = match.group("scheme").lower().partition("+")[0]
-    return "://" in text or backend in ("sqlite", *_PG_BACKENDS)
+    return "://" in text or backend in ("sqlite", *PG_BACKENDS)
 
 
 def normalize_store_url(raw: str) -> str:
@@ -136,7 +90,7 @@ def normalize_store_url(raw: str) -> str:
                               hint=f"give the ledger file, or {STORE_URL_FORMS}")
         return sqlite_url(path.resolve())
     backend = store_backend(text)
-    match = _SCHEME.match(text)
+    match = SCHEME.match(text)
     assert match is not None  # store_backend checked it
     rest = text[match.end():]  # after "scheme:"
     shown = redact_store_url(text)
@@ -188,36 +142,6 @@ def locate(store: str | None = None, *, create: bool = False, start: Path | None
             )
         root = init_project(root or natural_root(base))
     return Project(root=root, store_url=sqlite_url(root / LEDGER_DIR / LEDGER_FILE))
-
-
-def check_sqlite_writable(path: Path) -> None:
-    """Create the ledger's directory and check the ledger can be written (no SQLAlchemy needed)."""
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the ledger directory {parent}: {exc.strerror or exc}",
-            hint="check its permissions or point GATEBOOK_STORE / --store elsewhere",
-        ) from None
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise StoreError(
-            f"the ledger {path} is not writable",
-            hint="check its permissions or point GATEBOOK_STORE / --store elsewhere",
-        )
-    if path.is_dir():
-        raise StoreError(f"the ledger {path} is a directory", hint="give the ledger file, or point --store elsewhere")
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StoreError(f"cannot read the ledger {path}: {exc.strerror or exc}",
-                         hint="check its permissions or point GATEBOOK_STORE / --store elsewhere") from None
-    if header and header != _SQLITE_HEADER[:len(header)]:  # an empty file becomes a new ledger
-        raise StoreError(f"{path} is not a gatebook ledger (not an SQLite database)",
-                         hint="point GATEBOOK_STORE / --store at a ledger file or a new path")
 
 
 def init_project(root: Path) -> Path:

@@ -13,16 +13,15 @@ from gatebook.analysis.changelog import (
     ParentData,
     RunData,
     build,
-    cell,
     choose_metrics,
-    code,
     compact_float,
     diff_params,
     format_param,
-    number_formatter,
     status_notes,
 )
 from gatebook.records import MetricStats, RunRecord, RunStatus
+from gatebook.render.changelog import number_formatter, render_markdown
+from gatebook.render.markdown import cell, code
 from gatebook.store.base import EventRow
 
 T0 = 1_790_000_000.0  # 2026-09-21 (UTC)
@@ -196,8 +195,8 @@ EXPECTED = """\
 
 def test_markdown_of_a_small_ledger_is_exact() -> None:
     log = small_log()
-    assert log.to_markdown() == EXPECTED
-    assert small_log().to_markdown() == log.to_markdown()  # deterministic
+    assert render_markdown(log) == EXPECTED
+    assert render_markdown(small_log()) == render_markdown(log)  # deterministic
 
 
 def test_json_document() -> None:
@@ -229,7 +228,7 @@ def test_best_stat_and_ties() -> None:
     assert first.metrics["val_acc"].value == 0.31  # the max: higher is better
     assert log.rows[1].metrics["loss"].value == 0.4
     assert log.rows[3].metrics["loss"].best_so_far  # a tie with the best so far is bold
-    assert "best value of each run" in log.to_markdown()
+    assert "best value of each run" in render_markdown(log)
     with pytest.raises(ValueError):
         small_log(stat="median")
 
@@ -243,7 +242,7 @@ def test_long_cells_are_capped() -> None:
                                                       "files_changed": [f"f{i:02d}.py" for i in range(13)]}),
                 params_by_source={"config": {k: v + 1 for k, v in many.items()}}),
     ]
-    md = build(runs, metrics=[], direction_of=direction).to_markdown()
+    md = render_markdown(build(runs, metrics=[], direction_of=direction))
     row_a, row_b = md.splitlines()[2:4]
     assert "no parent: k00=0, k01=1" in row_a and "k07=7, … +12 more" in row_a and "k08" not in row_a
     assert "k11 11 → 12, … +8 more" in row_b and "k12" not in row_b
@@ -291,7 +290,7 @@ def test_load_from_a_real_store(tmp_path: Any) -> None:
         assert child.run_notes == ["looks good"]
         assert child.metrics["test_acc"].value == 0.9  # from the summary: no such metric
         assert other.parent_name == "old" and [c.text for c in other.changes] == ["lr 0.5 → 0.3"]
-        assert "vs old (run00000000): lr 0.5 → 0.3" in log.to_markdown()
+        assert "vs old (run00000000): lr 0.5 → 0.3" in render_markdown(log)
         assert load(store, runs, metrics=[], primary=["test_acc"], direction_of=direction).metrics == ["test_acc"]
         assert load(store, runs, metrics=[], primary=[], direction_of=direction).metrics == ["val_acc"]
         with pytest.raises(UsageError, match="val_ac.*did you mean val_acc"):

@@ -18,18 +18,15 @@ from gatebook.analysis.compare import (
     assemble,
     build_comparison,
     choose_metrics,
-    format_table,
-    render_csv,
-    render_markdown,
-    render_table,
-    series_from_stats,
     sort_rows,
 )
+from gatebook.analysis.verdicts import series_from_stats
 from gatebook.errors import NotFoundError, UsageError
 from gatebook.gates.evaluate import evaluate
 from gatebook.gates.spec import GateSpec, MetricsConfig
 from gatebook.project_config import ProjectConfig
 from gatebook.records import MetricStats, RunRecord, RunStatus
+from gatebook.render.compare import format_table, render_csv, render_markdown, render_table
 from gatebook.serialize import json_safe_numbers
 
 NAN = float("nan")

@@ -4,6 +4,8 @@
   library returns data and formats it through ``gatebook.render``.
 - The judge (``gates/checks.py``, ``gates/grammar.py``, ``gates/evaluate.py``) and the sweep's
   pruner do no I/O: no store, no files, no processes.
+- The store (``store/``) sits below everything but the plain data it stores: from gatebook it
+  imports only records, errors, ids, serialize and its own modules (store URLs included).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "gatebook"
 IO_MODULES = ("os", "subprocess", "socket", "shutil", "pathlib", "sqlalchemy", "psycopg", "gatebook.store",
               "gatebook.project", "gatebook.capture", "gatebook.cli", "gatebook.api", "click", "rich")
+STORE_MAY_IMPORT = ("gatebook.records", "gatebook.errors", "gatebook.ids", "gatebook.serialize", "gatebook.store")
 PURE = ["gates/checks.py", "gates/grammar.py", "gates/evaluate.py", "sweep/prune.py", "records.py"]
 
 
@@ -55,3 +58,21 @@ def test_nothing_outside_the_cli_imports_the_cli() -> None:
 def test_the_judge_and_the_pruner_do_no_io(module: str) -> None:
     names = imports_of(SRC / module)
     assert [n for n in sorted(names) if any(_under(n, io) for io in IO_MODULES)] == []
+
+
+def gatebook_imports(path: Path) -> set[str]:
+    """The gatebook modules ``path`` imports, ``from gatebook import serialize`` as ``gatebook.serialize``."""
+    out = {name for name in imports_of(path) if _under(name, "gatebook") and name != "gatebook"}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == "gatebook" and node.level == 0:
+            out.update(f"gatebook.{alias.name}" for alias in node.names)
+    return out
+
+
+def test_the_store_imports_only_plain_data_from_gatebook() -> None:
+    store = sorted((SRC / "store").rglob("*.py"))
+    assert SRC / "store" / "dialects.py" in store
+    assert "gatebook.serialize" in gatebook_imports(SRC / "store" / "sql_writes.py")
+    offenders = [f"{p.relative_to(SRC)} imports {name}" for p in store for name in sorted(gatebook_imports(p))
+                 if not any(_under(name, ok) for ok in STORE_MAY_IMPORT)]
+    assert offenders == []

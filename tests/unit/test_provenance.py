@@ -183,7 +183,7 @@ def test_untracked_budget_skips_files_past_the_limit(tmp_path: Path,
     repo = make_repo(tmp_path / "repo")
     for i in range(5):
         (repo / f"f{i}.txt").write_text(f"{i}\n")
-    monkeypatch.setattr(provenance, "MAX_UNTRACKED_FILES", 3)
+    monkeypatch.setattr(provenance.git, "MAX_UNTRACKED_FILES", 3)  # the budget lives in the git part
     info = git_info(repo)
     assert info["patch_skipped"] == ["f3.txt", "f4.txt"]
     assert len(info["dirty_files"]) == 5

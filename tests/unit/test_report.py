@@ -14,8 +14,10 @@ import pytest
 from gatebook.errors import MissingExtraError, UsageError
 from gatebook.gates.setup import BaselineData
 from gatebook.gates.spec import GateSpec
-from gatebook.report import build
-from gatebook.report.build import Bullets, Details, Heading, Image, Para, Report, Span, Table
+from gatebook.report import build, write
+from gatebook.report.blocks import Bullets, Details, Heading, Image, Para, Report, Span, Table
+from gatebook.report.html import render_html
+from gatebook.report.markdown import render_markdown
 from gatebook.report.plot import (
     Chart,
     Curve,
@@ -191,7 +193,7 @@ def sample_report() -> Report:
 
 
 def test_markdown_escapes_text_and_links_images_relatively() -> None:
-    md = build.render_markdown(sample_report(), "my report_files")
+    md = render_markdown(sample_report(), "my report_files")
     lines = md.splitlines()
     assert lines[0] == "# Report: a \\| b"
     assert "| exp\\|1 (baseline) | **0.5** |" in lines
@@ -205,7 +207,7 @@ def test_markdown_escapes_text_and_links_images_relatively() -> None:
 
 
 def test_html_is_escaped_and_self_contained() -> None:
-    page = build.render_html(sample_report())
+    page = render_html(sample_report())
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     assert "<title>Report: a | b</title>" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
@@ -219,23 +221,23 @@ def test_html_is_escaped_and_self_contained() -> None:
 
 def test_write_report_md_writes_images_next_to_it(tmp_path: Path) -> None:
     out = tmp_path / "sub" / "r.md"
-    written = build.write_report(sample_report(), out)
+    written = write.write_report(sample_report(), out)
     assert written == {"file": str(out.resolve()), "format": "md",
                        "images": [str((tmp_path / "sub" / "r_files" / "val_loss.png").resolve())]}
     assert (tmp_path / "sub" / "r_files" / "val_loss.png").read_bytes().startswith(PNG_MAGIC)
     assert "](r_files/val_loss.png)" in out.read_text()
-    html_out = build.write_report(sample_report(), tmp_path / "r.html")
+    html_out = write.write_report(sample_report(), tmp_path / "r.html")
     assert html_out["format"] == "html" and html_out["images"] == []
     assert not (tmp_path / "r_files").exists()
 
 
 def test_report_paths_are_checked(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="a report is a .html or a .md file"):
-        build.report_format(Path("r.txt"))
+        write.report_format(Path("r.txt"))
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UsageError, match="afile is not a directory"):
-        build.write_report(sample_report(), tmp_path / "afile" / "r.html")
-    build.ensure_parent(tmp_path / "new" / "dir" / "x.png")
+        write.write_report(sample_report(), tmp_path / "afile" / "r.html")
+    write.ensure_parent(tmp_path / "new" / "dir" / "x.png")
     assert (tmp_path / "new" / "dir").is_dir()
 
 
@@ -264,7 +266,7 @@ def test_setup_gates_leaves_out_gates_it_cannot_judge() -> None:
 def test_cli_module_does_not_import_matplotlib() -> None:
     import subprocess
 
-    code = ("import sys, gatebook.cli.report, gatebook.report.plot, gatebook.report.build; "
+    code = ("import sys, gatebook.cli.report, gatebook.report.plot, gatebook.report.build, gatebook.report.write; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -1,6 +1,7 @@
-"""The change log: the Markdown table researchers keep by hand, one row per run.
+"""The change log as data: one row per run, what changed against its parent, its metrics, why it stopped.
 
-Columns: ``Date & Run`` | ``Key changes`` | ``Files touched`` | one per metric | ``Notes``.
+What a row says (``gatebook.render.changelog`` writes it as the Markdown table
+``Date & Run`` | ``Key changes`` | ``Files touched`` | one per metric | ``Notes``):
 
 - *Key changes*: the params that differ from the parent run's (``lr 0.001 → 0.0005``,
   ``+warmup=100`` added, ``-dropout`` removed), prefixed ``vs PARENT:`` when the parent is
@@ -14,8 +15,8 @@ Columns: ``Date & Run`` | ``Key changes`` | ``Files touched`` | one per metric |
 - *Notes*: why the run did not finish normally, and the final verdict of its live gates.
 
 :func:`load` reads the store in a few batched queries; :func:`build` is pure (store data
-in, :class:`ChangeLog` out) and :meth:`ChangeLog.to_markdown` / :meth:`ChangeLog.to_dict`
-render it. The output is deterministic: the same ledger gives the same bytes.
+in, :class:`ChangeLog` out); :meth:`ChangeLog.to_dict` is the ``changelog --json`` document.
+The output is deterministic: the same ledger gives the same bytes.
 """
 
 from __future__ import annotations
@@ -30,12 +31,6 @@ from gatebook.records import MetricStats, RunRecord, RunStatus
 
 DirectionOf = Callable[[str], "str | None"]
 
-MAX_CHANGES = 12
-"""Changes shown in a Markdown cell (the JSON has them all)."""
-MAX_BASE_PARAMS = 8
-"""Params shown for a run without a parent."""
-MAX_FILES = 10
-"""Files shown in a Markdown cell."""
 MAX_VALUE_CHARS = 40
 """A param value longer than this is cut (with …) in the Markdown."""
 DEFAULT_METRIC_COUNT = 3
@@ -45,8 +40,6 @@ AXIS_KEYS = frozenset({"epoch", "step", "global_step", "iter", "iteration", "tim
 """Keys that count steps rather than measure anything: never default columns."""
 
 STAT_CHOICES = ("last", "best")
-
-EMPTY = "–"
 
 
 # -- the data ---------------------------------------------------------------------------------------
@@ -132,7 +125,6 @@ class ChangeLog:
     directions: dict[str, str | None]
     stat: str = "last"
 
-    # -- JSON ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         from gatebook.render.text import iso
 
@@ -154,29 +146,6 @@ class ChangeLog:
                 "notes": list(r.notes),
             } for r in self.rows],
         }
-
-    # -- Markdown -----------------------------------------------------------------------------------
-    def to_markdown(self) -> str:
-        arrows = {"higher": " ↑", "lower": " ↓"}
-        header = ["Date & Run", "Key changes", "Files touched"]
-        header += [cell(k) + arrows.get(self.directions.get(k) or "", "") for k in self.metrics]
-        header.append("Notes")
-        align = ["---", "---", "---"] + ["---:"] * len(self.metrics) + ["---"]
-        formatters = {k: number_formatter([r.metrics[k].value for r in self.rows]) for k in self.metrics}
-        lines = [_line(header), _line(align)]
-        for r in self.rows:
-            values = []
-            for k in self.metrics:
-                c = r.metrics[k]
-                text = EMPTY if c.value is None else formatters[k](c.value)
-                values.append(f"**{text}**" if c.best_so_far else text)
-            lines.append(_line([_run_cell(r), _changes_cell(r), _files_cell(r), *values, _notes_cell(r)]))
-        legend = ["**bold**: best so far (↑ higher, ↓ lower is better)" if any(
-            self.directions.get(k) for k in self.metrics) else "",
-            f"metric values: {'last value' if self.stat == 'last' else 'best value'} of each run"
-            if self.metrics else "",
-            "`file`\\*: uncommitted changes"]
-        return "\n".join(lines) + "\n\n" + " · ".join(p for p in legend if p) + "\n"
 
 
 # -- building (pure) -----------------------------------------------------------------------------------
@@ -387,97 +356,6 @@ def compact_float(value: float) -> str:
         mantissa, exp = text.split("e")
         text = f"{mantissa}e{int(exp)}"
     return text
-
-
-def number_formatter(values: Sequence[float | None]) -> Callable[[float], str]:
-    """One format for a whole column: integers as integers, else the same number of
-    decimals for every value: enough for 4 significant digits of the smallest value (at
-    most 6), fewer when no value needs them; 4 significant digits each when the values
-    are very large or very small."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-
-    def special(v: float) -> str | None:
-        if math.isnan(v):
-            return "NaN"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return None
-
-    if finite and all(float(v).is_integer() and abs(v) < 1e15 for v in finite):
-        return lambda v: special(v) or str(int(v))
-    nonzero = [abs(v) for v in finite if v != 0]
-    if not nonzero:
-        return lambda v: special(v) or f"{v:.4g}"
-    lo, hi = min(nonzero), max(nonzero)
-    if hi >= 1e6 or lo < 1e-4:
-        return lambda v: special(v) or compact_float(float(f"{v:.4g}"))
-    cap = max(0, min(6, 3 - math.floor(math.log10(lo))))
-    # no more decimals than the values need: 0.2, 1.5 stay 0.2, 1.5 (not 0.2000, 1.5000)
-    decimals = max(len(f"{v:.{cap}f}".rstrip("0").partition(".")[2]) for v in finite)
-
-    def fmt(v: float) -> str:
-        text = special(v) or f"{v:.{decimals}f}"
-        return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text  # no "-0.00"
-    return fmt
-
-
-def cell(text: str) -> str:
-    """Text made safe for one Markdown table cell: ``|`` escaped, line breaks as ``<br>``."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("|", "\\|")
-    return "<br>".join(part.strip() for part in text.split("\n")).strip()
-
-
-def code(text: str) -> str:
-    """An inline code span around ``text`` (longer fences when it holds backticks)."""
-    text = text.replace("\n", " ").replace("|", "\\|")
-    fence = "`"
-    while fence in text:
-        fence += "`"
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _line(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _run_cell(r: Row) -> str:
-    return f"{r.date} – {cell(r.name)} ({r.id})" if r.name else f"{r.date} – {r.id}"
-
-
-def _label(name: str | None, run_id: str) -> str:
-    return f"{name} ({run_id})" if name else run_id
-
-
-def _changes_cell(r: Row) -> str:
-    if r.parent_id and not r.parent_found:
-        text = f"parent {r.parent_id} not found"
-    elif r.parent_id:
-        items = [c.text for c in r.changes]
-        body = _capped(items, MAX_CHANGES) if items else "same params"
-        text = body if r.parent_above else f"vs {_label(r.parent_name, r.parent_id)}: {body}"
-    else:
-        items = [c.text for c in r.changes]
-        text = "no parent" + (f": {_capped(items, MAX_BASE_PARAMS)}" if items else "")
-    parts = [cell(text)] + [cell(n) for n in r.run_notes]
-    return "<br>".join(parts)
-
-
-def _capped(items: Sequence[str], limit: int) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", … +{len(items) - limit} more" if len(items) > limit else "")
-
-
-def _files_cell(r: Row) -> str:
-    if not r.files:
-        return EMPTY
-    shown = [code(path) + ("\\*" if dirty else "") for path, dirty in r.files[:MAX_FILES]]
-    more = len(r.files) - MAX_FILES
-    return ", ".join(shown) + (f", … +{more} more" if more > 0 else "")
-
-
-def _notes_cell(r: Row) -> str:
-    return cell("; ".join(r.notes)) if r.notes else ""
 
 
 # -- reading the store --------------------------------------------------------------------------------

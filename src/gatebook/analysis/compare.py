@@ -1,12 +1,12 @@
-"""Runs side by side: one row per run, one column per metric, deltas against a baseline.
+"""Runs side by side as data: one row per run, one column per metric, deltas against a baseline.
 
-This is the comparison data model that ``gatebook compare``, the change log and the
-reports share. :func:`build_comparison` reads the store (one ``metric_stats`` call for
-all the runs; gate verdicts, when asked for, come from those stats when every check reads
-only a last / min / max / best value, else from each run's series of the gates' metrics)
-and hands plain numbers to :func:`assemble`, which is pure. The renderers
-(:func:`render_markdown`, :func:`render_csv`, :func:`render_table`) only format a
-:class:`Comparison`; ``Comparison.to_dict()`` is the stable ``compare --json`` document.
+This is the comparison data model that ``gatebook compare``, sweeps and the reports share.
+:func:`build_comparison` reads the store (one ``metric_stats`` call for all the runs; gate
+verdicts, when asked for, come from those stats when every check reads only a last / min /
+max / best value, else from each run's series of the gates' metrics) and hands plain numbers
+to :func:`assemble`, which is pure. ``Comparison.to_dict()`` is the stable ``compare --json``
+document; ``gatebook.render.compare`` turns a :class:`Comparison` into a terminal table,
+Markdown or CSV.
 
 The value shown for a metric is its ``last`` (the value at the highest step, see
 ``Store.metric_stats``). Deltas are ``value - baseline value``; ``delta_pct`` divides by
@@ -17,15 +17,13 @@ a declared direction gets deltas but no colour and no best.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
+from gatebook.analysis.verdicts import GateCell, judge_rows
 from gatebook.errors import UsageError
 from gatebook.records import Direction, DirectionOf, MetricStats, RunRecord
-from gatebook.serialize import format_number
 
 VALUE = "last"
 """Which aggregate of a metric the comparison shows (documented in the JSON as ``value``)."""
@@ -75,17 +73,6 @@ class Cell(NamedTuple):
 
 
 MISSING = Cell(None)
-
-
-@dataclass(frozen=True)
-class GateCell:
-    """A gate's verdict for one run, and the reasons of its checks that did not pass."""
-
-    verdict: str
-    reasons: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)
@@ -211,7 +198,7 @@ def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence
     verdicts: dict[str, dict[str, GateCell]] = {}
     gate_bases: dict[str, RunRecord | None] = {}
     if gates:
-        verdicts, gate_bases = _judge_rows(store, pconf, list(dict.fromkeys(gates)), ordered, stats,
+        verdicts, gate_bases = judge_rows(store, pconf, list(dict.fromkeys(gates)), ordered, stats,
                                            override=base_run.id if baseline is not None and base_run else None,
                                            fallback=base_run.id if base_run is not None else None)
     comp = assemble(ordered, stats, keys, baseline_id=base_run.id if base_run is not None else None,
@@ -232,75 +219,6 @@ def _gate_objects(pconf: Any, names: Sequence[str]) -> list[Any]:
     if names:
         return select_gates(pconf.gates, list(names), pconf.source)
     return [spec.to_gate(name) for name, spec in (pconf.gates or {}).items()]
-
-
-def _judge_rows(store: Any, pconf: Any, names: list[str], rows: Sequence[RunRecord],
-                stats: Mapping[str, Mapping[str, MetricStats]], *, override: str | None,
-                fallback: str | None) -> tuple[dict[str, dict[str, GateCell]], dict[str, RunRecord | None]]:
-    """Per run id, per gate, the verdict (the same judge and baselines as `gatebook gate`)."""
-    from gatebook.gates.checks import metrics_of
-    from gatebook.gates.evaluate import Tier
-    from gatebook.gates.setup import load_series, prepare_gates
-
-    # each gate's baseline: --baseline, else its own `baseline:`, else the comparison's
-    gating = prepare_gates(store, pconf, names, override, fallback=fallback)
-    wanted: list[str] = []
-    for gate in gating.gates:
-        for check in gate.checks:
-            wanted += [k for k in metrics_of(check) if k not in wanted]
-    from_stats = _stats_suffice(gating.gates)
-    out: dict[str, dict[str, GateCell]] = {}
-    for run in rows:
-        mine = stats.get(run.id, {})
-        if any(k not in mine for k in wanted):
-            series = load_series(store, run.id)  # exactly what `gatebook gate` reads (summary values too)
-        elif from_stats:
-            series = series_from_stats(mine, wanted)
-        else:
-            series = _series(store, run.id, [*wanted, "epoch"])
-        cells: dict[str, GateCell] = {}
-        for gate in gating.gates:
-            result = gating.judge_gate(gate, series, finished=run.status.is_terminal)
-            reasons = tuple(c.reason for c in result.checks if c.tier is not Tier.PASS)
-            cells[gate.name] = GateCell(result.tier.value, reasons)
-        out[run.id] = cells
-    return out, {g.name: gating.baseline_runs.get(g.name) if g.uses_baseline else None for g in gating.gates}
-
-
-def _stats_suffice(gates: Sequence[Any]) -> bool:
-    """Whether every check reads only a series' last, min, max or best (no ``@``, no mean,
-    no window): then a run's ``metric_stats`` give the same tiers as its full series."""
-    for gate in gates:
-        for check in gate.checks:
-            for cond in (check.condition, check.marginal):
-                if cond is None:
-                    continue
-                agg = cond.operand.agg
-                if cond.at is not None or agg.kind == "mean" or agg.window is not None:
-                    return False
-    return True
-
-
-def series_from_stats(
-    stats: Mapping[str, MetricStats], keys: Sequence[str]
-) -> dict[str, list[tuple[int | None, float]]]:
-    """A stand-in series per key, from its stats: the min and max points, then the last, all at
-    the last step, so the judge's last, min, max and best (and the step it reports) are the
-    run's own. Only for checks without ``@``, ``mean`` or ``of last K`` (see _stats_suffice)."""
-    out: dict[str, list[tuple[int | None, float]]] = {}
-    for key in keys:
-        s = stats.get(key)
-        if s is None:
-            continue
-        points = [(s.last_step, v) for v in (s.min, s.max) if v is not None]
-        points.append((s.last_step, s.last))
-        out[key] = points
-    return out
-
-
-def _series(store: Any, run_id: str, keys: Sequence[str]) -> dict[str, list[tuple[int | None, float]]]:
-    """The run's series of ``keys`` only (a check's tier reads no other key)."""
-    return {k: [(st, v) for st, v, _ in pts] for k, pts in store.metric_series(run_id, keys).items()}
 
 
 # -- choosing the columns ------------------------------------------------------------------------
@@ -471,207 +389,7 @@ def sort_rows(rows: Sequence[Row], key: str, direction: Direction | None) -> lis
     return sorted(rows, key=rank)
 
 
-# -- rendering -----------------------------------------------------------------------------------
-
-
-def fmt_value(value: float | None) -> str:
-    return "" if value is None else format_number(value)
-
-
-def fmt_delta(delta: float | None) -> str:
-    if delta is None:
-        return ""
-    text = fmt_value(delta)
-    return text if text.startswith("-") else "+" + text
-
-
-def cell_text(cell: Cell) -> tuple[str, str]:
-    """The value and the delta of a cell as text (``("0.91", "+0.02")``)."""
-    return fmt_value(cell.value), fmt_delta(cell.delta)
-
-
-def legend(comp: Comparison) -> str:
-    """One line saying what the numbers are."""
-    parts = [f"values: the {VALUE} logged value"]
-    if comp.baseline is not None and len(comp.rows) > 1:
-        parts.append(f"(+/-): delta vs the baseline {comp.baseline.name or comp.baseline.id}")
-    if any(m.direction for m in comp.metrics):
-        parts.append("↑ higher / ↓ lower is better; best per column in bold")
-    if comp.sort:
-        parts.append(f"sorted by {comp.sort}")
-    if comp.other_metrics:
-        n = len(comp.other_metrics)
-        parts.append(f"{n} other metric{'s' if n != 1 else ''} not shown (--metric M)")
-    return "; ".join(parts)
-
-
-def _header(m: Metric) -> str:
-    return f"{m.key} {m.arrow}" if m.arrow else m.key
-
-
-def render_markdown(comparison: Comparison, *, with_legend: bool = True) -> str:
-    """A GitHub Markdown table (best values in bold), then a one-line legend."""
-    comp = comparison
-    head = ["run", "id", "status", *(_header(m) for m in comp.metrics), *(f"gate {g}" for g in comp.gates)]
-    lines = ["| " + " | ".join(_md(h) for h in head) + " |",
-             "|" + "|".join(["---"] * 3 + ["---:"] * len(comp.metrics) + [":---:"] * len(comp.gates)) + "|"]
-    for row in comp.rows:
-        name = _md(row.run.name or "") + (" *(baseline)*" if row.is_baseline else "")
-        cells = [name, f"`{row.run.id}`", row.run.status.value]
-        for m in comp.metrics:
-            c = row.cells.get(m.key, MISSING)
-            value, delta = cell_text(c)
-            if value and c.best:
-                value = f"**{value}**"
-            cells.append(f"{value} ({delta})" if delta else value)
-        cells += [_verdict_text(row.verdicts.get(g)) for g in comp.gates]
-        lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    if with_legend:
-        text += "\n" + _md(legend(comp)) + "\n"
-    return text
-
-
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
-
-
-def _verdict_text(cell: GateCell | None) -> str:
-    return "" if cell is None else cell.verdict
-
-
-def render_csv(comparison: Comparison) -> str:
-    """CSV: id, name, status, baseline, then per metric its value, delta and delta_pct
-    (full precision; NaN as ``NaN``, blank when missing), then per gate its verdict."""
-    comp = comparison
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    head = ["id", "name", "status", "baseline"]
-    for m in comp.metrics:
-        head += [m.key, f"{m.key}_delta", f"{m.key}_delta_pct"]
-    head += [f"gate:{g}" for g in comp.gates]
-    writer.writerow(head)
-    for row in comp.rows:
-        out = [row.run.id, row.run.name or "", row.run.status.value, "true" if row.is_baseline else "false"]
-        for m in comp.metrics:
-            c = row.cells.get(m.key, MISSING)
-            out += [_csv_num(c.value), _csv_num(c.delta), _csv_num(c.delta_pct)]
-        out += [_verdict_text(row.verdicts.get(g)) for g in comp.gates]
-        writer.writerow(out)
-    return buf.getvalue()
-
-
-def _csv_num(value: float | None) -> str:
-    if value is None:
-        return ""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return repr(value)
-
-
-VERDICT_STYLE = {"PASS": "green", "MARGINAL": "yellow", "PENDING": "cyan", "FAIL": "red", "ERROR": "bold red"}
-CHANGE_STYLE = {"better": "green", "worse": "red"}
-STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow",
-                "stopped": "magenta", "lost": "bright_black"}
-
-
-Piece = tuple[str, str]  # (text, style)
-_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "magenta": "35", "cyan": "36",
-        "bright_black": "90", "bold red": "1;31"}
-
-
-def table_cells(comparison: Comparison) -> tuple[list[str], list[str], list[list[list[Piece]]]]:
-    """The table as headers, justifications and, per row and column, styled pieces of text."""
-    comp = comparison
-    heads = ["run", "id", "status", *(_header(m) for m in comp.metrics), *(f"gate {g}" for g in comp.gates)]
-    justify = ["left"] * 3 + ["right"] * len(comp.metrics) + ["left"] * len(comp.gates)
-    texts = {m.key: [cell_text(row.cells.get(m.key, MISSING)) for row in comp.rows] for m in comp.metrics}
-    # value and delta in sub-columns: values right-aligned with each other, deltas after them
-    vw = {k: max((len(v) for v, _ in t), default=0) for k, t in texts.items()}
-    dw = {k: max((len(d) for _, d in t), default=0) for k, t in texts.items()}
-    rows: list[list[list[Piece]]] = []
-    for r, row in enumerate(comp.rows):
-        status = row.run.status.value
-        name: list[Piece] = [(row.run.name or "", "")]
-        if row.is_baseline:
-            name.append((" (baseline)", "dim"))
-        cells: list[list[Piece]] = [name, [(row.run.id, "")], [(status, STATUS_STYLE.get(status, ""))]]
-        for m in comp.metrics:
-            c = row.cells.get(m.key, MISSING)
-            value, delta = texts[m.key][r]
-            pieces: list[Piece] = [(" " * (vw[m.key] - len(value)), ""), (value, "bold" if c.best else "")]
-            if dw[m.key]:
-                pieces.append((" ", ""))
-                pieces.append((delta, CHANGE_STYLE.get(c.change or "", "dim")))
-                pieces.append((" " * (dw[m.key] - len(delta)), ""))
-            cells.append(pieces)
-        for g in comp.gates:
-            v = row.verdicts.get(g)
-            cells.append([(v.verdict, VERDICT_STYLE.get(v.verdict, ""))] if v else [])
-        rows.append(cells)
-    return heads, justify, rows
-
-
-def _width(pieces: list[Piece]) -> int:
-    from rich.cells import cell_len
-
-    return sum(len(t) if t.isascii() else cell_len(t) for t, _ in pieces)
-
-
-def _layout(comparison: Comparison) -> tuple[list[int], list[str], list[list[tuple[int, list[Piece]]]]]:
-    """Column widths, justifications and every row (the header first) as (width, pieces) cells."""
-    heads, justify, rows = table_cells(comparison)
-    table = [[(_width(p), p) for p in cells] for cells in [[[(h, "bold")] for h in heads], *rows]]
-    widths = [max(cells[i][0] for cells in table) for i in range(len(heads))]
-    return widths, justify, table
-
-
-def format_table(comparison: Comparison, *, color: bool = False) -> str:
-    """The table as text: columns two spaces apart, metric values right-aligned, the delta
-    green (better) or red (worse), the best value per column bold (ANSI codes with ``color``).
-
-    Built by hand rather than with ``rich.table``: a thousand runs render in milliseconds.
-    """
-    widths, justify, table = _layout(comparison)
-
-    def paint(text: str, style: str) -> str:
-        if not color or not style or not text:
-            return text
-        return f"\x1b[{_SGR.get(style, '0')}m{text}\x1b[0m"
-
-    lines = []
-    for cells in table:
-        out = []
-        for i, (n, pieces) in enumerate(cells):
-            pad = " " * (widths[i] - n)
-            body = "".join([paint(t, st) for t, st in pieces])
-            out.append(pad + body if justify[i] == "right" else body + pad)
-        lines.append("  ".join(out).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def render_table(comparison: Comparison) -> Any:
-    """The same table as a rich renderable (a ``rich.text.Text``), for ``console.print``."""
-    from rich.text import Text
-
-    widths, justify, table = _layout(comparison)
-    text = Text(no_wrap=True, overflow="ignore")
-    for r, cells in enumerate(table):
-        if r:
-            text.append("\n")
-        for i, (n, pieces) in enumerate(cells):
-            pad = " " * (widths[i] - n)
-            if i:
-                text.append("  ")
-            if justify[i] == "right":
-                text.append(pad)
-            for t, st in pieces:
-                text.append(t, style=st or None)
-            if justify[i] != "right" and i < len(cells) - 1:
-                text.append(pad)
-    return text
+# -- walking a comparison ------------------------------------------------------------------------
 
 
 def iter_cells(comparison: Comparison) -> Iterable[tuple[Row, Metric, Cell]]:

@@ -45,6 +45,7 @@ def changelog_cmd(runs: tuple[str, ...], since: str | None, tags: tuple[str, ...
     the same rows as JSON. See docs/changelog.md.
     """
     from gatebook.analysis.changelog import load
+    from gatebook.render.changelog import render_markdown
 
     since_ts = parse_since(since) if since else None
     if last is not None and last < 1:
@@ -56,7 +57,7 @@ def changelog_cmd(runs: tuple[str, ...], since: str | None, tags: tuple[str, ...
                    direction_of=pconf.metrics.direction, stat=stat)
     written = None
     if out:
-        written = _write_atomic(Path(out), log.to_markdown())
+        written = _write_atomic(Path(out), render_markdown(log))
     if as_json:
         doc = log.to_dict()
         doc["out"] = str(written) if written else None
@@ -64,7 +65,7 @@ def changelog_cmd(runs: tuple[str, ...], since: str | None, tags: tuple[str, ...
     elif written:
         click.echo(f"wrote {written} ({_count(len(log.rows), 'run')}, {_count(len(log.metrics), 'metric column')})")
     else:
-        sys.stdout.write(log.to_markdown())
+        sys.stdout.write(render_markdown(log))
     return 0
 
 
@@ -74,7 +75,6 @@ def _count(n: int, what: str) -> str:
 
 def _select(store: Any, refs: tuple[str, ...], tags: tuple[str, ...], group: str | None, last: int | None,
             since_ts: float | None, since_text: str | None) -> list[Any]:
-    from gatebook.records import RunStatus
     from gatebook.store.base import RunQuery
 
     if refs or tags or group:
@@ -92,12 +92,9 @@ def _select(store: Any, refs: tuple[str, ...], tags: tuple[str, ...], group: str
         if since_text:
             raise UsageError(f"no selected run started since {since_text}", hint="see `gatebook ls`")
         raise UsageError("no runs yet", hint="record one with `gatebook run -- CMD`")
-    if any(r.status is RunStatus.RUNNING for r in picked):
-        from gatebook.liveness import reconcile
-        from gatebook.settings import load_settings
+    from gatebook.liveness import current
 
-        picked = reconcile(store, picked, lost_after=load_settings().lost_after)
-    return picked
+    return current(store, picked)
 
 
 def _write_atomic(path: Path, text: str) -> Path:

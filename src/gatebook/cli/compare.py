@@ -1,4 +1,4 @@
-"""`gatebook compare`: runs side by side (the data model is gatebook.analysis.compare)."""
+"""`gatebook compare`: runs side by side (data: gatebook.analysis.compare; text: gatebook.render.compare)."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ def compare_cmd(runs: tuple[str, ...], baseline: str | None, metrics: tuple[str,
     Runs that lack a metric show a blank. Exit 0, or 2 on bad input (an unknown run,
     a metric no selected run has).
     """
-    from gatebook.analysis.compare import build_comparison, format_table, legend, render_csv, render_markdown
-    from gatebook.records import RunStatus
+    from gatebook.analysis.compare import build_comparison
+    from gatebook.liveness import current
+    from gatebook.render.compare import format_with_legend, render_csv, render_markdown
     from gatebook.selection import select_runs
 
     pconf = project_config()
@@ -59,14 +60,9 @@ def compare_cmd(runs: tuple[str, ...], baseline: str | None, metrics: tuple[str,
                 base = store.resolve_run(baseline)
             except NotFoundError as exc:
                 raise NotFoundError(f"--baseline: {exc.message}", hint=exc.hint) from None
-        if any(r.status is RunStatus.RUNNING for r in selected) or (base and base.status is RunStatus.RUNNING):
-            from gatebook.liveness import reconcile
-            from gatebook.settings import load_settings
-
-            lost_after = load_settings().lost_after
-            selected = reconcile(store, selected, lost_after=lost_after)
-            if base is not None:
-                base = reconcile(store, [base], lost_after=lost_after)[0]
+        selected = current(store, selected)
+        if base is not None:
+            base = current(store, [base])[0]
         comparison = build_comparison(store, selected, metrics=list(metrics) or None, baseline=base, pconf=pconf,
                                       gates=gates, sort=sort)
     if as_json or fmt == "json":
@@ -77,6 +73,5 @@ def compare_cmd(runs: tuple[str, ...], baseline: str | None, metrics: tuple[str,
         sys.stdout.write(render_csv(comparison))
     else:
         color = console().color_system is not None  # a terminal, and no NO_COLOR
-        note = legend(comparison) if comparison.metrics else "no selected run logged any metric"
-        sys.stdout.write(format_table(comparison, color=color) + (f"\x1b[2m{note}\x1b[0m" if color else note) + "\n")
+        sys.stdout.write(format_with_legend(comparison, color=color, empty="no selected run logged any metric"))
     return 0

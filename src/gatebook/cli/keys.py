@@ -40,12 +40,10 @@ def keys_cmd(run: str, like: str | None, as_json: bool) -> int:
     check against (no keys.required and no --like) or a run does not exist.
     """
     from gatebook.analysis.keys import check_like, check_required, run_keys
+    from gatebook.liveness import resolve_current
 
     with open_ledger() as store:
-        from gatebook.liveness import reconcile
-        from gatebook.settings import load_settings
-
-        record = reconcile(store, [store.resolve_run(run)], lost_after=load_settings().lost_after)[0]
+        record = resolve_current(store, run)
         keys = run_keys(store, record.id)
         other = None
         source = None

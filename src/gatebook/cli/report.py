@@ -1,4 +1,4 @@
-"""`gatebook plot` and `gatebook report` (gatebook.report.plot / gatebook.report.build).
+"""`gatebook plot` and `gatebook report` (gatebook.report.plot / gatebook.report.build, .write).
 
 matplotlib is imported only when a chart is drawn (the ``plot`` extra); without it both
 commands stop with one line naming the extra to install (exit 2).
@@ -29,19 +29,11 @@ DEFAULT_REPORT = "gatebook-report.html"
 def _select(store: Any, runs: Sequence[str], tags: Sequence[str], group: str | None, last: int | None,
             baseline: str | None) -> tuple[list[Any], Any | None]:
     """The selected runs and the baseline run, with vanished running runs marked lost."""
-    from gatebook.records import RunStatus
+    from gatebook.liveness import current, resolve_current
     from gatebook.selection import select_runs
 
-    selected = select_runs(store, runs, tags=tags, group=group, last=last)
-    base = store.resolve_run(baseline) if baseline else None
-    if any(r.status is RunStatus.RUNNING for r in selected) or (base is not None and base.status is RunStatus.RUNNING):
-        from gatebook.liveness import reconcile
-        from gatebook.settings import load_settings
-
-        lost_after = load_settings().lost_after
-        selected = [store.get_run(r.id) for r in reconcile(store, selected, lost_after=lost_after)]
-        if base is not None:
-            base = store.get_run(reconcile(store, [base], lost_after=lost_after)[0].id)
+    selected = current(store, select_runs(store, runs, tags=tags, group=group, last=last))
+    base = resolve_current(store, baseline) if baseline else None
     return selected, base
 
 
@@ -107,8 +99,8 @@ def _plot_paths(out: str | None, metrics: Sequence[str]) -> dict[str, tuple[Path
 def _write_chart(chart: Any, path: Path, fmt: str, yscale: str) -> str:
     import io
 
-    from gatebook.report.build import ensure_parent
     from gatebook.report.plot import draw
+    from gatebook.report.write import ensure_parent
 
     ensure_parent(path)
     buf = io.BytesIO()
@@ -231,8 +223,9 @@ def report_cmd(runs: tuple[str, ...], baseline: str | None, gates: tuple[str, ..
     writes its images to FILE_files/ and links them. Prints the report's path. Exit 0
     whatever the verdicts (use `gatebook gate` to gate); 2 on bad input.
     """
-    from gatebook.report.build import build_report, report_format, write_report
+    from gatebook.report.build import build_report
     from gatebook.report.plot import require_matplotlib
+    from gatebook.report.write import report_format, write_report
 
     target = Path(out or DEFAULT_REPORT).expanduser()
     report_format(target)

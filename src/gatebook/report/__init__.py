@@ -4,6 +4,8 @@
   (plain data) and draws them with matplotlib (the ``plot`` extra, imported lazily with the
   Agg backend: nothing here imports matplotlib at module import).
 - :mod:`gatebook.report.build` assembles a report (provenance, params, curves, gate
-  verdicts, the comparison with a baseline, notes) and renders it as self-contained HTML
-  (images as data URIs) or Markdown (images in ``<stem>_files/``).
+  verdicts, the comparison with a baseline, notes) as blocks (:mod:`gatebook.report.blocks`);
+  :mod:`gatebook.report.html` renders them as self-contained HTML (images as data URIs),
+  :mod:`gatebook.report.markdown` as Markdown, and :mod:`gatebook.report.write` writes the
+  file (Markdown's images in ``<stem>_files/``).
 """

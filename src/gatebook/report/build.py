@@ -1,9 +1,9 @@
-"""A report of runs, as one self-contained HTML file or a Markdown file with its images.
+"""Assembling a report of runs: the ledger read into blocks (``gatebook.report.blocks``), nothing rendered.
 
 :func:`build_report` reads the ledger and assembles a :class:`Report`: a list of plain
-blocks (headings, paragraphs, tables, images, lists) that :func:`render_html` and
-:func:`render_markdown` format; :func:`write_report` writes the file (and, for Markdown,
-the images into ``<stem>_files/`` next to it, linked relatively).
+blocks (headings, paragraphs, tables, images, lists) that ``gatebook.report.html`` and
+``gatebook.report.markdown`` format; ``gatebook.report.write`` writes the file (and, for
+Markdown, the images into ``<stem>_files/`` next to it, linked relatively).
 
 What a report holds (docs/reports.md):
 
@@ -15,119 +15,23 @@ What a report holds (docs/reports.md):
    and the gates' metrics, else the metrics the runs share (at most :data:`MAX_CHARTS`);
 3. per run: provenance (command, git, python, host, times, status and reason), the gate
    verdict table with the playbook's advice, params, notes, and the gate / stop history.
-
-HTML embeds its images as ``data:`` URIs and its CSS inline; it loads nothing from
-anywhere, so it can be mailed, attached to a ticket or opened offline.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import re
 import shlex
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
-from urllib.parse import quote
 
-from gatebook.errors import NotFoundError, UsageError
+from gatebook.errors import NotFoundError
+from gatebook.report.blocks import Bullets, Details, Heading, Image, Inline, Para, Report, Span, Table, status_span
+from gatebook.report.blocks import tier_span as _tier
 
 MAX_CHARTS = 6
 """Charts when the metrics are not given (``--metric`` has no limit)."""
 
 MAX_DIFF_PARAMS = 16
 """Columns of the "params that differ" table."""
-
-REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
-
-
-# -- the document model ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Span:
-    """Inline text: plain, ``code``, **bold**, or with a CSS class (``tier-FAIL``) in HTML."""
-
-    text: str
-    code: bool = False
-    bold: bool = False
-    cls: str = ""
-
-
-Inline = Union[str, Span, Sequence[Union[str, Span]]]
-
-
-@dataclass
-class Heading:
-    level: int
-    text: str
-    anchor: str = ""
-
-
-@dataclass
-class Para:
-    content: Inline
-    muted: bool = False
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[Inline]]
-    align: list[str] = field(default_factory=list)  # "l" | "r" | "c" per column
-    css: str = ""
-
-
-@dataclass
-class Bullets:
-    items: list[Inline]
-
-
-@dataclass
-class Image:
-    name: str  # file name (Markdown) without directory
-    alt: str
-    png: bytes
-    width: int
-    height: int
-
-
-@dataclass
-class Details:
-    """Collapsed in HTML (``<details>``); in Markdown a bold line then the blocks."""
-
-    summary: str
-    blocks: list[Any]
-
-
-Block = Union[Heading, Para, Table, Bullets, Image, Details]
-
-
-@dataclass
-class Report:
-    title: str
-    blocks: list[Any]
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    baseline: dict[str, Any] | None = None
-    metrics: list[str] = field(default_factory=list)
-    gates: list[str] = field(default_factory=list)
-    skipped_gates: list[str] = field(default_factory=list)
-
-    @property
-    def images(self) -> list[Image]:
-        out: list[Image] = []
-
-        def visit(blocks: Sequence[Any]) -> None:
-            for b in blocks:
-                if isinstance(b, Image):
-                    out.append(b)
-                elif isinstance(b, Details):
-                    visit(b.blocks)
-
-        visit(self.blocks)
-        return out
 
 
 # -- gates ------------------------------------------------------------------------------------------
@@ -212,8 +116,8 @@ def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any |
 
     # 1. comparison
     blocks.append(Heading(2, "Comparison", "comparison"))
-    blocks.append(_comparison_table(comparison))
-    from gatebook.analysis.compare import legend
+    blocks.append(comparison_table(comparison))
+    from gatebook.render.compare import legend
 
     blocks.append(Para(legend(comparison), muted=True))
     param_table = _param_diff_table(store, everyone, labels)
@@ -311,10 +215,6 @@ def _default_title(runs: Sequence[Any]) -> str:
     return f"Report: {shown}"
 
 
-def _tier(tier: str | None) -> Span:
-    return Span(tier or "", bold=tier in ("FAIL", "ERROR"), cls=f"tier tier-{tier}" if tier else "")
-
-
 def _num(value: Any) -> str:
     from gatebook.serialize import format_number
 
@@ -332,18 +232,18 @@ def _short(value: Any, width: int = 120) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _comparison_table(comp: Any) -> Table:
-    from gatebook.analysis.compare import MISSING, cell_text
+def comparison_table(comp: Any) -> Table:
+    from gatebook.analysis.compare import MISSING
+    from gatebook.render.compare import cell_text, header
 
-    headers = ["run", "id", "status"] + [f"{m.key} {m.arrow}".strip() for m in comp.metrics] + \
-        [f"gate {g}" for g in comp.gates]
+    headers = ["run", "id", "status"] + [header(m) for m in comp.metrics] + [f"gate {g}" for g in comp.gates]
     rows: list[list[Inline]] = []
     for row in comp.rows:
         name: list[Union[str, Span]] = [row.run.name or ""]
         if row.is_baseline and len(comp.rows) > 1:
             name.append(Span(" (baseline)", cls="muted"))
         cells: list[Inline] = [name, Span(row.run.id, code=True),
-                               Span(row.run.status.value, cls=f"status-{row.run.status.value}")]
+                               status_span(row.run.status.value)]
         for m in comp.metrics:
             c = row.cells.get(m.key, MISSING)
             value, delta = cell_text(c)
@@ -391,7 +291,7 @@ def _provenance_table(doc: Mapping[str, Any]) -> Table:
         if value not in (None, "", [], {}):
             rows.append([Span(label, bold=True), value])  # type: ignore[list-item]
 
-    status: list[Union[str, Span]] = [Span(doc["status"], bold=True, cls=f"status-{doc['status']}")]
+    status: list[Union[str, Span]] = [status_span(doc["status"], bold=True)]
     if doc["exit_code"] is not None:
         status.append(f" (exit {doc['exit_code']})")
     if doc["reason"]:
@@ -451,238 +351,3 @@ def _params_table(doc: Mapping[str, Any]) -> Table:
         origin = next((s for s in ("api", "argv", "config") if key in sources.get(s, {})), "")
         rows.append([Span(key, code=True), _short(value), Span(origin, cls="muted")])
     return Table(["param", "value", "from"], rows, css="params")
-
-
-# -- rendering: Markdown ------------------------------------------------------------------------------
-
-
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<|"})
-_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-
-
-def _md_text(text: str) -> str:
-    """Plain text for Markdown, with the characters that would format escaped (``_`` only at
-    a word's edge: GitHub never reads ``val_loss`` as emphasis)."""
-    return _MD_UNDERSCORE.sub(r"\\_", text.translate(_MD_SPECIAL)).replace("\n", " ")
-
-
-def _md_line_start(text: str) -> str:
-    """A paragraph that would read as a heading, quote, list or rule starts with a backslash."""
-    m = re.match(r"(\d+)([.)]\s)", text)
-    if m:
-        return m.group(1) + "\\" + text[len(m.group(1)):]
-    if re.match(r"(#|>|[-+*](\s|$)|={3,}|-{3,})", text):
-        return "\\" + text
-    return text
-
-
-def _md_inline(content: Inline) -> str:
-    if isinstance(content, str):
-        return _md_text(content)
-    if isinstance(content, Span):
-        if not content.text:
-            return ""
-        if content.code:
-            text = content.text.replace("\n", " ").replace("|", "\\|")
-            fence = "``" if "`" in text else "`"
-            pad = " " if text.startswith("`") or text.endswith("`") else ""
-            return f"{fence}{pad}{text}{pad}{fence}"
-        text = _md_text(content.text)
-        if content.bold and text.strip():
-            lead = text[: len(text) - len(text.lstrip())]
-            return f"{lead}**{text.strip()}**"
-        return text
-    return "".join(_md_inline(part) for part in content)
-
-
-def render_markdown(report: Report, image_dir: str) -> str:
-    """The report as GitHub Markdown; images are linked as ``image_dir/NAME``."""
-    out = [f"# {_md_text(report.title)}", ""]
-
-    def emit(blocks: Sequence[Any]) -> None:
-        for b in blocks:
-            if isinstance(b, Heading):
-                out.extend([f"{'#' * b.level} {_md_text(b.text)}", ""])
-            elif isinstance(b, Para):
-                text = _md_line_start(_md_inline(b.content))
-                out.extend([f"_{text}_" if b.muted and text else text, ""])
-            elif isinstance(b, Table):
-                if not b.rows:
-                    continue
-                headers = [_md_text(h) for h in b.headers]
-                if not any(headers):
-                    headers = ["", ""]  # a key/value table still needs a header row
-                out.append("| " + " | ".join(headers) + " |")
-                align = b.align or ["l"] * len(b.headers)
-                out.append("|" + "|".join({"r": "---:", "c": ":---:"}.get(a, "---") for a in align) + "|")
-                for r in b.rows:
-                    out.append("| " + " | ".join(_md_inline(c) for c in r) + " |")
-                out.append("")
-            elif isinstance(b, Bullets):
-                out.extend([f"- {_md_inline(item)}" for item in b.items] + [""])
-            elif isinstance(b, Image):
-                out.extend([f"![{_md_text(b.alt)}]({quote(image_dir)}/{quote(b.name)})", ""])
-            elif isinstance(b, Details):
-                out.extend([f"**{_md_text(b.summary)}**", ""])
-                emit(b.blocks)
-    emit(report.blocks)
-    return "\n".join(out).rstrip() + "\n"
-
-
-# -- rendering: HTML ----------------------------------------------------------------------------------
-
-
-CSS = """
-body { font: 15px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: #1f2328; max-width: 1100px; margin: 2em auto; padding: 0 1.5em; }
-h1 { font-size: 1.8em; border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
-h2 { font-size: 1.4em; border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 2em; }
-h3 { font-size: 1.15em; margin-top: 1.8em; }
-h4 { font-size: 1em; margin: 1.2em 0 .4em; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: 13.5px; display: block; overflow-x: auto; }
-th, td { border: 1px solid #d0d7de; padding: 4px 9px; vertical-align: top; }
-th { background: #f6f8fa; text-align: left; }
-td.r { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.c { text-align: center; }
-table.kv th { display: none; }
-table.kv td:first-child { white-space: nowrap; background: #f6f8fa; }
-code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa;
-       padding: 1px 4px; border-radius: 4px; word-break: break-all; }
-.muted { color: #656d76; }
-p.muted { font-size: 13.5px; }
-.tier { font-weight: 600; padding: 1px 7px; border-radius: 10px; font-size: 12px; white-space: nowrap; }
-.tier-PASS { background: #dafbe1; color: #116329; }
-.tier-MARGINAL { background: #fff8c5; color: #7d4e00; }
-.tier-PENDING { background: #ddf4ff; color: #0550ae; }
-.tier-FAIL { background: #ffebe9; color: #a40e26; }
-.tier-ERROR { background: #fbefff; color: #8250df; }
-.delta { color: #656d76; font-size: 12px; }
-.delta.better { color: #1a7f37; }
-.delta.worse { color: #cf222e; }
-.status-finished { color: #1a7f37; } .status-failed { color: #cf222e; } .status-stopped { color: #8250df; }
-.status-interrupted { color: #9a6700; } .status-lost { color: #656d76; } .status-running { color: #0969da; }
-.warn { color: #9a6700; }
-img.chart { max-width: 100%; height: auto; border: 1px solid #d0d7de; border-radius: 6px; margin: .5em 0; }
-details { margin: .6em 0; } summary { cursor: pointer; font-weight: 600; }
-ul { padding-left: 1.4em; }
-""".strip()
-
-
-def _html_inline(content: Inline) -> str:
-    if isinstance(content, str):
-        return html.escape(content)
-    if isinstance(content, Span):
-        if not content.text:
-            return ""
-        text = html.escape(content.text)
-        if content.code:
-            text = f"<code>{text}</code>"
-        if content.bold:
-            text = f"<strong>{text}</strong>"
-        if content.cls:
-            text = f'<span class="{html.escape(content.cls)}">{text}</span>'
-        return text
-    return "".join(_html_inline(part) for part in content)
-
-
-def render_html(report: Report) -> str:
-    """The report as one HTML file: inline CSS, images as data URIs, nothing loaded from elsewhere."""
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{html.escape(report.title)}</title>", f"<style>\n{CSS}\n</style>", "</head>", "<body>",
-           f"<h1>{html.escape(report.title)}</h1>"]
-
-    def emit(blocks: Sequence[Any]) -> None:
-        for b in blocks:
-            if isinstance(b, Heading):
-                anchor = f' id="{html.escape(b.anchor)}"' if b.anchor else ""
-                out.append(f"<h{b.level}{anchor}>{html.escape(b.text)}</h{b.level}>")
-            elif isinstance(b, Para):
-                cls = ' class="muted"' if b.muted else ""
-                out.append(f"<p{cls}>{_html_inline(b.content)}</p>")
-            elif isinstance(b, Table):
-                if not b.rows:
-                    continue
-                cls = f' class="{html.escape(b.css)}"' if b.css else ""
-                out.append(f"<table{cls}>")
-                out.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in b.headers) + "</tr></thead>")
-                out.append("<tbody>")
-                align = b.align or []
-                for r in b.rows:
-                    tds = []
-                    for i, c in enumerate(r):
-                        a = align[i] if i < len(align) else "l"
-                        cls_td = f' class="{a}"' if a in ("r", "c") else ""
-                        tds.append(f"<td{cls_td}>{_html_inline(c)}</td>")
-                    out.append("<tr>" + "".join(tds) + "</tr>")
-                out.append("</tbody></table>")
-            elif isinstance(b, Bullets):
-                out.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in b.items) + "</ul>")
-            elif isinstance(b, Image):
-                data = base64.b64encode(b.png).decode("ascii")
-                out.append(f'<img class="chart" alt="{html.escape(b.alt)}" width="{b.width}" height="{b.height}" '
-                           f'src="data:image/png;base64,{data}">')
-            elif isinstance(b, Details):
-                out.append(f"<details><summary>{html.escape(b.summary)}</summary>")
-                emit(b.blocks)
-                out.append("</details>")
-    emit(report.blocks)
-    out += ["</body>", "</html>"]
-    return "\n".join(out) + "\n"
-
-
-# -- writing ----------------------------------------------------------------------------------------
-
-
-def report_format(path: Path) -> str:
-    fmt = REPORT_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"--out {path}: a report is a .html or a .md file",
-                         hint="HTML embeds its images; Markdown writes them to <name>_files/ next to it")
-    return fmt
-
-
-def ensure_parent(path: Path) -> None:
-    """Create the directory ``path`` goes in (and its parents); a UsageError naming the
-    path when that cannot be (a file in the way, no permission)."""
-    for parent in (path.parent, *path.parent.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(f"cannot write {path}: {parent} is not a directory")
-            break
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: cannot create {path.parent}: {exc.strerror or exc}") from None
-
-
-def write_report(report: Report, out: Path) -> dict[str, Any]:
-    """Write ``out`` (``.html`` or ``.md``, plus ``<stem>_files/*.png`` for Markdown).
-
-    Returns ``{"file", "format", "images"}`` (absolute paths). An unwritable place is a
-    UsageError naming the path.
-    """
-    fmt = report_format(out)
-    out = out.expanduser()
-    ensure_parent(out)
-    try:
-        images: list[str] = []
-        if fmt == "html":
-            text = render_html(report)
-        else:
-            image_dir = f"{out.stem}_files"
-            if report.images:
-                folder = out.parent / image_dir
-                folder.mkdir(exist_ok=True)
-                for img in report.images:
-                    target = folder / img.name
-                    target.write_bytes(img.png)
-                    images.append(str(target.resolve()))
-            text = render_markdown(report, image_dir)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-    return {"file": str(out.resolve()), "format": fmt, "images": images}
-

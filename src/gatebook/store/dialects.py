@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from gatebook.errors import MissingExtraError, StoreError
+from gatebook.store.urls import check_sqlite_writable, redact_store_url, store_backend
 
 _METRIC_COLUMNS = "run_id, key, step, value, ts"
 
@@ -72,8 +73,6 @@ class SQLiteDialect(Dialect):
     def make_engine(self, url: str) -> Engine:
         path = sqlite_path(url)
         if path is not None:
-            from gatebook.project import check_sqlite_writable
-
             check_sqlite_writable(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": self.busy_timeout_ms / 1000})
         busy = self.busy_timeout_ms
@@ -183,8 +182,6 @@ class PostgresDialect(Dialect):
         return code in ("40001", "40P01")  # serialization failure, deadlock
 
     def describe(self, url: str) -> str:
-        from gatebook.project import redact_store_url
-
         return redact_store_url(url)
 
 
@@ -196,9 +193,7 @@ DIALECTS: dict[str, type[Dialect]] = {
 
 def dialect_for(url: str) -> Dialect:
     """The dialect for a store URL; a scheme or driver gatebook cannot use is a StoreError
-    naming the form to use (:func:`gatebook.project.store_backend` holds the rules)."""
-    from gatebook.project import store_backend
-
+    naming the form to use (:func:`gatebook.store.urls.store_backend` holds the rules)."""
     return DIALECTS[store_backend(url)]()
 
 
@@ -207,8 +202,6 @@ def sqlite_path(url: str) -> Path | None:
     try:
         db = make_url(url).database
     except (ArgumentError, ValueError):
-        from gatebook.project import redact_store_url
-
         raise StoreError(f"cannot parse the store URL {redact_store_url(url)!r}",
                          hint="use sqlite:///PATH or a plain path") from None
     if not db or db == ":memory:":

@@ -1,0 +1,171 @@
+"""The SQL store's reads of a run's data: metric stats and series, params, notes, artifacts, output, events."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import func, select
+
+from gatebook import serialize
+from gatebook.records import Artifact, MetricStats, Note
+from gatebook.store import schema as t
+from gatebook.store.base import EventRow, OutputChunk
+from gatebook.store.sql_base import SQLBase, chunks
+
+
+class SQLReads(SQLBase):
+    """The per-run and batched reads of :class:`gatebook.store.sql.SQLStore`."""
+
+    # -- reads ----------------------------------------------------------------------------
+    def metric_stats(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricStats]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, dict[str, MetricStats]] = {r: {} for r in ids}
+        if not ids:
+            return out
+        st = t.metric_stats
+        with self._read() as conn:
+            for chunk in chunks(ids, 500):
+                for run_id, key, n, vmin, vmax, last_step, last_value in conn.execute(
+                    select(st.c.run_id, st.c.key, st.c.n, st.c.vmin, st.c.vmax, st.c.last_step, st.c.last_value)
+                    .where(st.c.run_id.in_(chunk)).order_by(st.c.run_id, st.c.key)
+                ):
+                    out[run_id][key] = MetricStats(
+                        last=math.nan if last_value is None else float(last_value),
+                        min=None if vmin is None else float(vmin),
+                        max=None if vmax is None else float(vmax),
+                        last_step=None if last_step is None else int(last_step),
+                        count=int(n),
+                    )
+        return out
+
+    def metric_series(
+        self, run_id: str, keys: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[int | None, float, float]]]:
+        m = t.metrics
+        stmt = select(m.c.key, m.c.step, m.c.value, m.c.ts).where(m.c.run_id == run_id)
+        if keys:
+            stmt = stmt.where(m.c.key.in_(list(keys)))
+        out: dict[str, list[tuple[int | None, float, float]]] = {}
+        with self._read() as conn:
+            for key, step, value, ts in conn.execute(stmt.order_by(m.c.ts, m.c.id)):
+                out.setdefault(key, []).append((step, math.nan if value is None else float(value), ts))
+        return out
+
+    def metric_points_after(self, run_id: str, after: int = 0, keys: Sequence[str] | None = None,
+                            limit: int = 0) -> tuple[list[tuple[str, int | None, float, float]], int]:
+        # The cursor is a global point id. First the highest id stored (all smaller ids are
+        # committed: SQLite has one writer at a time), then this run's points up to it: the
+        # first read through the (run_id, key, step) index, later ones by scanning the id
+        # range written since the previous read (the primary key), never the run's history.
+        m = t.metrics
+        with self._read() as conn:
+            top = conn.execute(select(func.max(m.c.id))).scalar_one_or_none() or 0
+            if top <= after:
+                return [], after
+            cols = (m.c.id, m.c.key, m.c.step, m.c.value, m.c.ts)
+            if after <= 0:
+                stmt = select(*cols).where(m.c.run_id == run_id, m.c.id <= top)
+            else:
+                stmt = select(*cols).where(m.c.id > after, m.c.id <= top,
+                                           self.dialect.unindexed(m.c.run_id) == run_id)
+            if keys:
+                stmt = stmt.where(m.c.key.in_(list(keys)))
+            stmt = stmt.order_by(m.c.id)
+            if limit:
+                stmt = stmt.limit(limit)
+            rows = conn.execute(stmt).all()
+        points = [(key, step, math.nan if value is None else float(value), ts) for _, key, step, value, ts in rows]
+        cursor = rows[-1][0] if limit and len(rows) == limit else top
+        return points, cursor
+
+    def params_many(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in ids}
+        p = t.params
+        with self._read() as conn:
+            for chunk in chunks(ids, 500):
+                for run_id, source, key, value in conn.execute(
+                    select(p.c.run_id, p.c.source, p.c.key, p.c.value).where(p.c.run_id.in_(chunk))
+                    .order_by(p.c.run_id, p.c.key)
+                ):
+                    out[run_id].setdefault(source, {})[key] = serialize.loads(value)
+        return out
+
+    def notes_many(self, run_ids: Sequence[str]) -> dict[str, list[Note]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, list[Note]] = {r: [] for r in ids}
+        n = t.notes
+        with self._read() as conn:
+            for chunk in chunks(ids, 500):
+                for run_id, ts, text in conn.execute(
+                    select(n.c.run_id, n.c.ts, n.c.text).where(n.c.run_id.in_(chunk)).order_by(n.c.id)
+                ):
+                    out[run_id].append(Note(text=text, ts=ts))
+        return out
+
+    def events_many(self, run_ids: Sequence[str], kinds: Sequence[str] | None = None) -> dict[str, list[EventRow]]:
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, list[EventRow]] = {r: [] for r in ids}
+        e = t.events
+        with self._read() as conn:
+            for chunk in chunks(ids, 500):
+                stmt = select(e.c.run_id, e.c.ts, e.c.kind, e.c.step, e.c.data).where(e.c.run_id.in_(chunk))
+                if kinds:
+                    stmt = stmt.where(e.c.kind.in_(list(kinds)))
+                for run_id, ts, kind, step, data in conn.execute(stmt.order_by(e.c.id)):
+                    out[run_id].append(EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data)))
+        return out
+
+    def params(self, run_id: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self._read() as conn:
+            for source, key, value in conn.execute(
+                select(t.params.c.source, t.params.c.key, t.params.c.value)
+                .where(t.params.c.run_id == run_id).order_by(t.params.c.key)
+            ):
+                out.setdefault(source, {})[key] = serialize.loads(value)
+        return out
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        with self._read() as conn:
+            return {k: serialize.loads(v) for k, v in conn.execute(
+                select(t.summary.c.key, t.summary.c.value)
+                .where(t.summary.c.run_id == run_id).order_by(t.summary.c.key))}
+
+    def notes(self, run_id: str) -> list[Note]:
+        with self._read() as conn:
+            return [Note(text=text, ts=ts) for ts, text in conn.execute(
+                select(t.notes.c.ts, t.notes.c.text).where(t.notes.c.run_id == run_id).order_by(t.notes.c.id))]
+
+    def artifacts(self, run_id: str) -> list[Artifact]:
+        a = t.artifacts
+        with self._read() as conn:
+            return [Artifact(path=p, kind=k, size=s, sha256=h, ts=ts) for p, k, s, h, ts in conn.execute(
+                select(a.c.path, a.c.kind, a.c.size, a.c.sha256, a.c.ts).where(a.c.run_id == run_id).order_by(a.c.id))]
+
+    def artifact_content(self, run_id: str, kind: str) -> bytes | None:
+        a = t.artifacts
+        with self._read() as conn:
+            value = conn.execute(
+                select(a.c.content).where(a.c.run_id == run_id, a.c.kind == kind).order_by(a.c.id.desc()).limit(1)
+            ).scalar_one_or_none()
+        return bytes(value) if value is not None else None
+
+    def output(self, run_id: str, after_seq: int = -1, limit: int = 0) -> list[OutputChunk]:
+        o = t.output
+        stmt = (select(o.c.seq, o.c.ts, o.c.stream, o.c.data)
+                .where(o.c.run_id == run_id, o.c.seq > after_seq).order_by(o.c.seq))
+        if limit:
+            stmt = stmt.limit(limit)
+        with self._read() as conn:
+            return [(seq, ts, stream, data) for seq, ts, stream, data in conn.execute(stmt)]
+
+    def events(self, run_id: str, kinds: Sequence[str] | None = None) -> list[EventRow]:
+        e = t.events
+        stmt = select(e.c.ts, e.c.kind, e.c.step, e.c.data).where(e.c.run_id == run_id)
+        if kinds:
+            stmt = stmt.where(e.c.kind.in_(list(kinds)))
+        with self._read() as conn:
+            return [EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data))
+                    for ts, kind, step, data in conn.execute(stmt.order_by(e.c.id))]
