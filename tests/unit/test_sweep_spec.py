@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from gatebook.capture.params import parse_value
 from gatebook.errors import ConfigError
-from gatebook.sweep.spec import format_value, load_sweep, parse_sweep, validate_gates, write_trial_config
+from gatebook.sweep.space import format_value
+from gatebook.sweep.spec import load_sweep, parse_sweep, validate_gates, write_trial_config
 
 GRID = """\
 name: lr-temp

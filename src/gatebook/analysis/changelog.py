@@ -25,9 +25,12 @@ import datetime as _dt
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from gatebook.records import MetricStats, RunRecord, RunStatus
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 DirectionOf = Callable[[str], "str | None"]
 
@@ -361,7 +364,7 @@ def compact_float(value: float) -> str:
 # -- reading the store --------------------------------------------------------------------------------
 
 
-def load(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence[str] | None, primary: Sequence[str],
+def load(store: Store, runs: Sequence[RunRecord], *, metrics: Sequence[str] | None, primary: Sequence[str],
          direction_of: DirectionOf, stat: str = "last") -> ChangeLog:
     """Read what :func:`build` needs for ``runs`` (full records: their provenance) and build.
 
@@ -420,7 +423,7 @@ def load(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence[str] | None
     return build(data, metrics=columns, direction_of=direction_of, parents=parents, stat=stat)
 
 
-def _per_run(store: Any, what: str, ids: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+def _per_run(store: Store, what: str, ids: Sequence[str], **kwargs: Any) -> dict[str, Any]:
     """``{run_id: store.WHAT(run_id, **kwargs)}`` through the store's batched read
     ``WHAT_many`` (a few queries for all runs, not one per run)."""
     return dict(getattr(store, f"{what}_many")(list(ids), **kwargs))

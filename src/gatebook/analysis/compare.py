@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 from gatebook.analysis.verdicts import GateCell, judge_rows
 from gatebook.errors import UsageError
 from gatebook.records import Direction, DirectionOf, MetricStats, RunRecord
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 VALUE = "last"
 """Which aggregate of a metric the comparison shows (documented in the JSON as ``value``)."""
@@ -143,8 +147,9 @@ def _ref(run: RunRecord | None) -> dict[str, Any] | None:
 # -- reading the store ---------------------------------------------------------------------------
 
 
-def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence[str] | None = None,
-                     baseline: RunRecord | str | None = None, pconf: Any = None, gates: Sequence[str] = (),
+def build_comparison(store: Store, runs: Sequence[RunRecord], *, metrics: Sequence[str] | None = None,
+                     baseline: RunRecord | str | None = None, pconf: ProjectConfig | None = None,
+                     gates: Sequence[str] = (),
                      sort: str | None = None, cap: int = DEFAULT_CAP, first_as_baseline: bool = True) -> Comparison:
     """Compare ``runs`` (in this order) on ``metrics``.
 
@@ -212,7 +217,7 @@ def build_comparison(store: Any, runs: Sequence[RunRecord], *, metrics: Sequence
     return comp
 
 
-def _gate_objects(pconf: Any, names: Sequence[str]) -> list[Any]:
+def _gate_objects(pconf: ProjectConfig, names: Sequence[str]) -> list[Any]:
     """The Gate objects of ``names`` (every declared gate when empty, for default columns)."""
     from gatebook.gates.spec import select_gates
 
@@ -225,7 +230,7 @@ def _gate_objects(pconf: Any, names: Sequence[str]) -> list[Any]:
 
 
 def choose_metrics(stats: Mapping[str, Mapping[str, MetricStats]], runs: Sequence[RunRecord], *,
-                   explicit: Sequence[str] | None = None, pconf: Any = None, gates: Sequence[Any] = (),
+                   explicit: Sequence[str] | None = None, pconf: ProjectConfig | None = None, gates: Sequence[Any] = (),
                    sort: str | None = None, cap: int = DEFAULT_CAP) -> tuple[list[str], str, list[str]]:
     """The metric columns, where they came from, and the runs' other metrics (not shown)."""
     from gatebook.gates.checks import metrics_of
@@ -274,7 +279,7 @@ def choose_metrics(stats: Mapping[str, Mapping[str, MetricStats]], runs: Sequenc
     return chosen, source, others
 
 
-def _shared(counts: Mapping[str, int], n_runs: int, pconf: Any, cap: int) -> tuple[list[str], str]:
+def _shared(counts: Mapping[str, int], n_runs: int, pconf: ProjectConfig | None, cap: int) -> tuple[list[str], str]:
     """The metrics every run has (else those most runs have), directed ones first."""
     direction = pconf.metrics.direction if pconf is not None else (lambda key: None)
     candidates = [k for k in counts if k not in AXIS_KEYS] or list(counts)

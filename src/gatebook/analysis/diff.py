@@ -15,9 +15,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from gatebook.records import RunRecord
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 __all__ = ["RunDiff", "diff_runs", "diff_params", "diff_packages", "compare_metric", "MAX_LOG"]
 
@@ -156,7 +160,7 @@ def _repo_roots(*runs: RunRecord) -> list[str]:
     return roots
 
 
-def _code(store: Any, ra: RunRecord, rb: RunRecord) -> dict[str, Any]:
+def _code(store: Store, ra: RunRecord, rb: RunRecord) -> dict[str, Any]:
     from gatebook.capture.provenance import files_changed_between
 
     ga = (ra.provenance or {}).get("git") or {}
@@ -191,7 +195,7 @@ def _code(store: Any, ra: RunRecord, rb: RunRecord) -> dict[str, Any]:
     return code
 
 
-def _patch_artifact(store: Any, run_id: str) -> str | None:
+def _patch_artifact(store: Store, run_id: str) -> str | None:
     """The sha256 of the run's latest patch artifact ("" when unknown), None without one."""
     found = None
     for art in store.artifacts(run_id):
@@ -216,7 +220,7 @@ def compare_metric(key: str, a: float, b: float, direction: str | None) -> dict[
     return {"key": key, "a": a, "b": b, "delta": delta, "direction": direction, "change": change}
 
 
-def _metrics(store: Any, ra: RunRecord, rb: RunRecord,
+def _metrics(store: Store, ra: RunRecord, rb: RunRecord,
              direction_of: Callable[[str], str | None],
              primary: list[str]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
     stats = store.metric_stats([ra.id, rb.id])
@@ -233,7 +237,8 @@ def _metrics(store: Any, ra: RunRecord, rb: RunRecord,
 # -- the whole diff ---------------------------------------------------------------------------
 
 
-def diff_runs(store: Any, a: RunRecord, b: RunRecord, pconf: Any = None, *, with_patches: bool = False) -> RunDiff:
+def diff_runs(store: Store, a: RunRecord, b: RunRecord, pconf: ProjectConfig | None = None, *,
+              with_patches: bool = False) -> RunDiff:
     """Everything that differs between runs ``a`` and ``b`` (``pconf``: the project config,
     for metric directions and primary metrics; None when there is no project)."""
     from gatebook.views import merged_params
@@ -251,7 +256,7 @@ def diff_runs(store: Any, a: RunRecord, b: RunRecord, pconf: Any = None, *, with
     return diff
 
 
-def _patch_text(store: Any, run_id: str) -> str | None:
+def _patch_text(store: Store, run_id: str) -> str | None:
     content = store.artifact_content(run_id, "patch")
     return None if content is None else content.decode("utf-8", "replace")
 

@@ -44,9 +44,12 @@ import math
 import ntpath
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gatebook.capture.redact import REDACTED
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 __all__ = ["Mismatch", "INTENDED_SOURCES", "REPORTED_SOURCE", "compared_keys", "find_mismatches", "same_value",
            "warning_lines", "run_warnings", "value_text"]
@@ -217,7 +220,7 @@ def warning_lines(mismatches: list[Mismatch]) -> list[str]:
     return [m.message() for m in mismatches]
 
 
-def run_warnings(store: Any, run_id: str, cwd: str | None = None) -> list[str]:
+def run_warnings(store: Store, run_id: str, cwd: str | None = None) -> list[str]:
     """The mismatches of a recorded run as warning lines; never raises (a ledger hiccup
     only loses the warnings)."""
     try:

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -115,7 +118,7 @@ def check_like(keys: Iterable[str], reference_keys: Iterable[str]) -> KeysReport
     return KeysReport("like", tuple(have), reqs, extra)
 
 
-def run_keys(store: Any, run_id: str) -> list[str]:
+def run_keys(store: Store, run_id: str) -> list[str]:
     """The keys a run emits, read from the store (metric keys + numeric summary keys)."""
     stats = store.metric_stats([run_id]).get(run_id, {})
     return emitted_keys(stats, store.summary(run_id))

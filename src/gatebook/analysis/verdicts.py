@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from gatebook.records import MetricStats, RunRecord
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,7 @@ class GateCell:
 
 
 
-def judge_rows(store: Any, pconf: Any, names: list[str], rows: Sequence[RunRecord],
+def judge_rows(store: Store, pconf: ProjectConfig, names: list[str], rows: Sequence[RunRecord],
                 stats: Mapping[str, Mapping[str, MetricStats]], *, override: str | None,
                 fallback: str | None) -> tuple[dict[str, dict[str, GateCell]], dict[str, RunRecord | None]]:
     """Per run id, per gate, the verdict (the same judge and baselines as `gatebook gate`)."""
@@ -84,6 +88,6 @@ def series_from_stats(
     return out
 
 
-def _series(store: Any, run_id: str, keys: Sequence[str]) -> dict[str, list[tuple[int | None, float]]]:
+def _series(store: Store, run_id: str, keys: Sequence[str]) -> dict[str, list[tuple[int | None, float]]]:
     """The run's series of ``keys`` only (a check's tier reads no other key)."""
     return {k: [(st, v) for st, v, _ in pts] for k, pts in store.metric_series(run_id, keys).items()}

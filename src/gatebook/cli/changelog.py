@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from gatebook.cli.common import (
     store_option,
 )
 from gatebook.errors import UsageError
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 
 @click.command("changelog")
@@ -73,7 +76,7 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
-def _select(store: Any, refs: tuple[str, ...], tags: tuple[str, ...], group: str | None, last: int | None,
+def _select(store: Store, refs: tuple[str, ...], tags: tuple[str, ...], group: str | None, last: int | None,
             since_ts: float | None, since_text: str | None) -> list[Any]:
     from gatebook.store.base import RunQuery
 

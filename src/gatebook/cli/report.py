@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
@@ -23,10 +23,13 @@ from gatebook.cli.common import (
 )
 from gatebook.errors import UsageError
 
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
+
 DEFAULT_REPORT = "gatebook-report.html"
 
 
-def _select(store: Any, runs: Sequence[str], tags: Sequence[str], group: str | None, last: int | None,
+def _select(store: Store, runs: Sequence[str], tags: Sequence[str], group: str | None, last: int | None,
             baseline: str | None) -> tuple[list[Any], Any | None]:
     """The selected runs and the baseline run, with vanished running runs marked lost."""
     from gatebook.liveness import current, resolve_current
@@ -48,7 +51,7 @@ def _split(items: Sequence[str]) -> list[str]:
     return out
 
 
-def _check_metrics(store: Any, runs: Sequence[Any], metrics: Sequence[str]) -> dict[str, list[str]]:
+def _check_metrics(store: Store, runs: Sequence[Any], metrics: Sequence[str]) -> dict[str, list[str]]:
     """Per metric, the ids of the runs that lack it; a metric no run has is a UsageError."""
     from gatebook.gates.evaluate import closest_keys
 

@@ -1,14 +1,18 @@
-"""`gatebook sweep`: run a parameter grid as runs (gatebook.sweep.runner), status, ranked table."""
+"""`gatebook sweep`: run a parameter grid as runs (gatebook.sweep), status, ranked table (gatebook.render.sweep)."""
 
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gatebook.cli.common import console, emit_json, json_option, open_ledger, store_option, store_url_flag
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 
 @click.group("sweep")
@@ -26,7 +30,7 @@ def _gpus(value: str | None) -> list[int] | None:
     if value is None:
         return None
     from gatebook.errors import UsageError
-    from gatebook.sweep.spec import parse_gpus
+    from gatebook.sweep.plan import parse_gpus
 
     try:
         return parse_gpus(value)
@@ -35,11 +39,9 @@ def _gpus(value: str | None) -> list[int] | None:
 
 
 def _print_table(comparison: Any) -> None:
-    from gatebook.analysis.compare import format_table, legend
+    from gatebook.render.sweep import ranked_table
 
-    color = console().color_system is not None
-    note = legend(comparison) if comparison.metrics else "no trial logged any metric"
-    sys.stdout.write(format_table(comparison, color=color) + (f"\x1b[2m{note}\x1b[0m" if color else note) + "\n")
+    sys.stdout.write(ranked_table(comparison, color=console().color_system is not None))
 
 
 @sweep_cmd.command("run")
@@ -68,7 +70,7 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
     Everything is checked before anything starts. Exit 0 when the sweep ran, 2 on bad input.
     --backend ray runs each trial as a Ray task on a cluster (see docs/sweeps.md).
     """
-    from gatebook.sweep.runner import plan_sweep
+    from gatebook.sweep.plan import plan_sweep
 
     if address is not None and backend != "ray":
         from gatebook.errors import UsageError
@@ -83,10 +85,12 @@ def run_cmd(sweep_file: str, parallel: int | None, gpus: str | None, retry_faile
     return execute_plan(plan, store, as_json=as_json, backend=backend, address=address)
 
 
-def execute_plan(plan: Any, store: Any, *, as_json: bool, backend: str = "local", address: str | None = None) -> int:
+def execute_plan(plan: Any, store: Store, *, as_json: bool, backend: str = "local", address: str | None = None) -> int:
     """Run a planned sweep with live progress on stderr, then print the ranked table (or the
     JSON document); 130 after Ctrl-C. Also runs playbook sweeps (`triage --apply --all`)."""
-    from gatebook.sweep.runner import SweepRunner, ranking, result_document
+    from gatebook.render.sweep import progress_text, run_summary
+    from gatebook.sweep.executor import SweepRunner
+    from gatebook.sweep.rank import ranking, result_document, trial_runs
 
     with store:
         err = console(stderr=True)
@@ -105,37 +109,35 @@ def execute_plan(plan: Any, store: Any, *, as_json: bool, backend: str = "local"
             from gatebook.sweep.ray_backend import RayLauncher
 
             launcher = RayLauncher(plan, store, address=address, say=say)
-        runner = SweepRunner(plan, store, say=say, live=live, console=err, launcher=launcher)
+        runner = SweepRunner(plan, store, say=say, launcher=launcher)
         try:
             if launcher is not None and todo:
                 launcher.connect()  # a cluster that cannot be reached or run a trial: one line, exit 2
             say(f"sweep {plan.name}: {len(plan.trials)} trials, {todo} to run, {len(skipped)} skipped "
                 f"(already {', '.join(sorted({t.status for t in skipped}))})" if skipped else
                 f"sweep {plan.name}: {len(plan.trials)} trials, parallel {plan.parallel}")
-            trials = runner.run()
+            view: Any = nullcontext()
+            if live:
+                from rich.live import Live
+
+                view = Live(progress_text(runner.progress()), console=err, refresh_per_second=4, transient=False)
+            with view:
+                if live:
+                    runner.on_progress = lambda progress: view.update(progress_text(progress))
+                trials = runner.run()
         finally:
             if launcher is not None:
                 launcher.close()
-        runs = []
-        for t in trials:
-            if t.run_id:
-                try:
-                    runs.append(store.get_run(t.run_id))
-                except Exception:  # the wrapper never created it
-                    pass
-        comparison = ranking(store, runs, objective=plan.objective, gates=plan.gates, baseline=plan.baseline,
-                             pconf=plan.pconf)
+        comparison = ranking(store, trial_runs(store, trials), objective=plan.objective, gates=plan.gates,
+                             baseline=plan.baseline, pconf=plan.pconf)
         if as_json:
             emit_json(result_document(plan, trials, comparison))
         else:
-            counts = runner.counts()
-            summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             if comparison is not None:
                 _print_table(comparison)
             else:
                 click.echo("no trial recorded a run")
-            click.echo(f"sweep {plan.name}: {summary}" + (" (interrupted)" if runner.interrupted else ""),
-                       err=True)
+            click.echo(run_summary(plan.name, runner.counts(), interrupted=bool(runner.interrupted)), err=True)
     return 130 if runner.interrupted else 0
 
 
@@ -151,23 +153,6 @@ def _sweep_ref(arg: str) -> tuple[str, Any]:
     return arg, None
 
 
-def _trials_of(store: Any, sweep: str, *, full: bool = False) -> tuple[list[Any], dict[str, int]]:
-    from gatebook.errors import NotFoundError
-    from gatebook.sweep.runner import fingerprint_of, latest_by_trial, sweep_runs
-
-    runs = sweep_runs(store, sweep, full=full)
-    if not runs:
-        raise NotFoundError(f"no sweep {sweep!r} in the ledger (no run of group {sweep!r} tagged sweep)",
-                            hint="start it with `gatebook sweep run SWEEP.yaml`")
-    latest = latest_by_trial(runs)
-    attempts: dict[str, int] = {}
-    for r in runs:
-        fp = fingerprint_of(r) or ""
-        attempts[fp] = attempts.get(fp, 0) + 1
-    trials = sorted(latest.values(), key=lambda r: r.created_at)
-    return trials, attempts
-
-
 @sweep_cmd.command("status")
 @click.argument("sweep")
 @store_option
@@ -176,37 +161,19 @@ def status_cmd(sweep: str, as_json: bool) -> int:
     """Counts by status and each trial's latest run, from the ledger (runs of group SWEEP tagged sweep).
 
     SWEEP is the sweep's name or its file."""
-    from gatebook.cli.common import duration, iso
-    from gatebook.sweep.runner import fingerprint_of
+    from gatebook.render.sweep import status_summary, status_table
+    from gatebook.sweep.plan import sweep_trials
+    from gatebook.sweep.rank import status_counts, status_document
 
     sweep, _spec = _sweep_ref(sweep)
     with open_ledger() as store:
-        trials, attempts = _trials_of(store, sweep)
-    counts: dict[str, int] = {}
-    for r in trials:
-        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        trials, attempts = sweep_trials(store, sweep)
     if as_json:
-        emit_json({"sweep": sweep, "counts": {"total": len(trials), **counts},
-                   "trials": [{"name": r.name, "run_id": r.id, "status": r.status.value,
-                               "fingerprint": fingerprint_of(r), "attempts": attempts.get(fingerprint_of(r) or "", 1),
-                               "exit_code": r.exit_code, "reason": r.reason, "created_at": iso(r.created_at),
-                               "duration": (r.ended_at - r.created_at) if r.ended_at else None}
-                              for r in trials]})
+        emit_json(status_document(sweep, trials, attempts))
         return 0
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for col in ("name", "id", "status", "duration", "reason"):
-        table.add_column(col)
-    styles = {"finished": "green", "failed": "red", "stopped": "yellow", "interrupted": "red", "lost": "red",
-              "running": "cyan"}
-    for r in trials:
-        st = r.status.value
-        table.add_row(r.name or "", r.id, f"[{styles.get(st, '')}]{st}[/]" if st in styles else st,
-                      duration((r.ended_at - r.created_at) if r.ended_at else None), r.reason or "")
     out = console()
-    out.print(table)
-    out.print(f"sweep {sweep}: {len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    out.print(status_table(trials))
+    out.print(status_summary(sweep, trials, status_counts(trials)))
     return 0
 
 
@@ -229,13 +196,14 @@ def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort:
     from gatebook.errors import NotFoundError
     from gatebook.gates.spec import select_gates
     from gatebook.project_config import load_project_config
-    from gatebook.sweep.runner import ranking
+    from gatebook.sweep.plan import sweep_trials
+    from gatebook.sweep.rank import ranking
 
     sweep, spec = _sweep_ref(sweep)
     proj = project.locate(store_url_flag(), create=False)
     pconf = load_project_config(proj.root)
     with open_ledger() as store:
-        trials, _ = _trials_of(store, sweep, full=True)
+        trials, _ = sweep_trials(store, sweep, full=True)
         supervised = [((r.provenance or {}).get("gatebook") or {}) for r in trials]
         ran_with = [g for s in supervised for g in (s.get("gates") or [])]
         names = list(gates) or list(dict.fromkeys(g for g in (list(spec.gates) if spec else []) + ran_with

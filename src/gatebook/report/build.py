@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 from gatebook.errors import NotFoundError
 from gatebook.report.blocks import Bullets, Details, Heading, Image, Inline, Para, Report, Span, Table, status_span
 from gatebook.report.blocks import tier_span as _tier
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 MAX_CHARTS = 6
 """Charts when the metrics are not given (``--metric`` has no limit)."""
@@ -37,7 +41,8 @@ MAX_DIFF_PARAMS = 16
 # -- gates ------------------------------------------------------------------------------------------
 
 
-def setup_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: str | None) -> tuple[Any, list[str]]:
+def setup_gates(store: Store, pconf: ProjectConfig, names: Sequence[str],
+                baseline_ref: str | None) -> tuple[Any, list[str]]:
     """``prepare_gates`` for reports and plots, and the gates left out with why.
 
     Named gates are strict (as ``gatebook gate``: a gate that needs a baseline and has
@@ -72,7 +77,7 @@ def setup_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: str 
 # -- assembly ---------------------------------------------------------------------------------------
 
 
-def build_report(store: Any, runs: Sequence[Any], *, pconf: Any, baseline: Any | None = None,
+def build_report(store: Store, runs: Sequence[Any], *, pconf: ProjectConfig, baseline: Any | None = None,
                  gates: Sequence[str] = (), metrics: Sequence[str] | None = None, title: str | None = None,
                  yscale: str = "auto", generated_at: float | None = None) -> Report:
     """Assemble the report of ``runs`` (run records, in order); ``baseline`` a run record."""
@@ -259,7 +264,7 @@ def comparison_table(comp: Any) -> Table:
     return Table(headers, rows, align, css="comparison")
 
 
-def _param_diff_table(store: Any, runs: Sequence[Any], labels: Mapping[str, str]) -> Table | None:
+def _param_diff_table(store: Store, runs: Sequence[Any], labels: Mapping[str, str]) -> Table | None:
     """Rows: runs; columns: the params whose values differ between them (at most MAX_DIFF_PARAMS)."""
     from gatebook.views import merged_params
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping, Sequence, Union
 
 from gatebook.errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 WIDTH_IN = 9.0
 HEIGHT_IN = 5.0
@@ -120,7 +123,7 @@ def run_labels(runs: Sequence[Any]) -> dict[str, str]:
     return out
 
 
-def build_charts(store: Any, runs: Sequence[Any], metrics: Sequence[str], *, gates: Sequence[Any] = (),
+def build_charts(store: Store, runs: Sequence[Any], metrics: Sequence[str], *, gates: Sequence[Any] = (),
                  baseline: Any | None = None, gate_baselines: Mapping[str, Any] | None = None,
                  direction_of: Callable[[str], Any] = lambda k: None,
                  labels: Mapping[str, str] | None = None) -> list[Chart]:

@@ -145,8 +145,9 @@ class Store(abc.ABC):
         id prefix. NotFoundError (naming similar names) or AmbiguousRunError."""
 
     @abc.abstractmethod
-    def list_runs(self, query: RunQuery = RunQuery()) -> list[RunRecord]:
-        """Runs matching ``query``, in its sort order."""
+    def list_runs(self, query: RunQuery = RunQuery(), *, full: bool = False) -> list[RunRecord]:
+        """Runs matching ``query``, in its sort order; ``full`` reads each run's provenance too
+        (left out by default: it is the bulk of a run row)."""
 
     @abc.abstractmethod
     def count_runs(self) -> int:

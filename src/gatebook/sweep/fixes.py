@@ -1,6 +1,6 @@
 """Playbook sweeps: every untried fix of a failed gate's playbook, run as one sweep.
 
-``gatebook triage RUN --apply --all`` builds a :class:`~gatebook.sweep.runner.Plan` whose
+``gatebook triage RUN --apply --all`` builds a :class:`~gatebook.sweep.plan.Plan` whose
 trials are RUN's command with one fix applied each (into a copy of its config file, or
 as ``--key value`` arguments: :func:`gatebook.gates.playbook.apply_fix`), run by the
 sweep runner: in RUN's directory, RUN as every trial's parent (so a fix counts as tried
@@ -14,9 +14,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gatebook.records import RunRecord
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 
 @dataclass
@@ -39,12 +43,12 @@ class FixSweep:
         return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
-def plan_fixes(store: Any, pconf: Any, run: RunRecord, fixes: Sequence[Any], argv: Sequence[str], *,
+def plan_fixes(store: Store, pconf: ProjectConfig, run: RunRecord, fixes: Sequence[Any], argv: Sequence[str], *,
                gates: Sequence[Any], store_url: str, out_dir: Path, parallel: int = 1) -> Any:
     """The sweep that runs ``fixes`` (untried ones of a playbook) on ``run``'s command."""
     from gatebook.gates.playbook import apply_fix, slug
-    from gatebook.sweep.runner import Plan, TrialState, latest_by_trial, resume, sweep_metrics, sweep_runs
-    from gatebook.sweep.spec import Trial
+    from gatebook.sweep.plan import Plan, Trial, TrialState, latest_by_trial, resume, sweep_runs
+    from gatebook.sweep.rank import sweep_metrics
 
     cwd = Path(run.cwd or ".")
     name = f"{slug(run.name or run.id)}-fixes"

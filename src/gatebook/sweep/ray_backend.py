@@ -1,11 +1,11 @@
 """The Ray backend of ``gatebook sweep run --backend ray``: each trial is a Ray task.
 
 The task runs exactly the local runner's wrapper command line (``python -m gatebook run --quiet
---json ... -- ARGV``, see :func:`gatebook.sweep.runner.wrapper_argv`) as a subprocess on whichever
+--json ... -- ARGV``, see :func:`gatebook.sweep.executor.wrapper_argv`) as a subprocess on whichever
 node Ray picks, in the sweep file's directory, with ``GATEBOOK_STORE`` set to the ledger URL, and
 returns the wrapper's exit code and output (its ``--json`` document). So runs, live gates and
 pruning (a ``stop`` event in the ledger) work as with local trials. The scheduler loop, progress,
-pruner and result are :class:`gatebook.sweep.runner.SweepRunner`'s; only the launcher differs.
+pruner and result are :class:`gatebook.sweep.executor.SweepRunner`'s; only the launcher differs.
 
 - Resources: each task asks for the sweep file's ``resources: {cpus, gpus}`` (default 1 CPU, no
   GPU; fractions allowed). Ray sets ``CUDA_VISIBLE_DEVICES``. A request no node of the cluster can
@@ -26,10 +26,13 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from gatebook.errors import ConfigError, MissingExtraError, UsageError
-from gatebook.sweep.runner import Plan, TrialState
+from gatebook.sweep.plan import Plan, TrialState
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 GRACE = 20.0  # seconds a task waits for its interrupted wrapper before insisting
 POLL = 0.1  # the task's wrapper poll period (s): lets a cancel's KeyboardInterrupt in
@@ -113,7 +116,7 @@ def is_local_address(address: str | None) -> bool:
 class RayLauncher:
     """Runs trials as Ray tasks (see the module doc); ``connect()`` before use, ``close()`` after."""
 
-    def __init__(self, plan: Plan, store: Any, *, address: str | None = None,
+    def __init__(self, plan: Plan, store: Store, *, address: str | None = None,
                  say: Callable[[str], None] | None = None) -> None:
         self.ray = import_ray()
         if plan.gpus is not None:
@@ -177,7 +180,7 @@ class RayLauncher:
 
     # -- the launcher protocol of SweepRunner
     def start(self, state: TrialState, opts: Any) -> None:
-        from gatebook.sweep.runner import wrapper_argv
+        from gatebook.sweep.executor import wrapper_argv
 
         assert self._remote is not None, "connect() first"
         # argv[0] is this machine's python: the task uses its node's interpreter instead
@@ -213,7 +216,7 @@ class RayLauncher:
 
     def _runs_of(self, state: TrialState) -> list[Any]:
         from gatebook.store.base import RunQuery
-        from gatebook.sweep.runner import SWEEP_TAG, trial_tag
+        from gatebook.sweep.plan import SWEEP_TAG, trial_tag
 
         try:
             runs = self.store.list_runs(RunQuery(group=self.plan.name, tags=(SWEEP_TAG, trial_tag(state.fingerprint)),

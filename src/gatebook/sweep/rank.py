@@ -1,0 +1,102 @@
+"""A sweep's result as data: its trials ranked (``gatebook compare``'s model) and its JSON documents.
+
+``gatebook sweep run`` (once its trials ended) and ``gatebook sweep show`` rank the trials' runs
+here; :mod:`gatebook.render.sweep` turns the ranking into the table a person reads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from gatebook.errors import UsageError
+from gatebook.records import RunRecord
+from gatebook.render.text import iso
+from gatebook.sweep.plan import Plan, TrialState, fingerprint_of
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
+
+
+def sweep_metrics(objective: str | None, gates: Sequence[Any]) -> list[str]:
+    from gatebook.gates.checks import metrics_of
+
+    keys = [objective] if objective else []
+    for gate in gates:
+        for check in gate.checks:
+            for key in metrics_of(check):
+                if key not in keys:
+                    keys.append(key)
+    return keys
+
+
+def ranking(store: Store, runs: Sequence[RunRecord], *, objective: str | None, gates: Sequence[Any],
+            baseline: RunRecord | None, pconf: ProjectConfig, metrics: Sequence[str] | None = None,
+            sort: str | None = None) -> Any:
+    """The sweep's ranked comparison (``gatebook compare``'s model), or None without runs."""
+    from gatebook.analysis.compare import build_comparison
+
+    if not runs:
+        return None
+    stats = store.metric_stats([r.id for r in ([baseline] if baseline else []) + list(runs)])
+    have = {k for per in stats.values() for k in per}
+    if metrics:
+        keys: list[str] | None = list(metrics)
+    else:
+        keys = [k for k in sweep_metrics(objective, gates) if k in have] or None
+    sort_key = sort or (objective if objective in have else None)
+    try:
+        comp = build_comparison(store, runs, metrics=keys, baseline=baseline, pconf=pconf,
+                                gates=tuple(g.name for g in gates), sort=sort_key, first_as_baseline=False)
+    except UsageError:
+        if metrics or sort:
+            raise
+        # no trial logged a metric yet: the table still lists the trials and their status
+        comp = build_comparison(store, runs, metrics=None, baseline=baseline, pconf=pconf,
+                                gates=tuple(g.name for g in gates), sort=None, first_as_baseline=False)
+    if comp.sort is None:  # no objective: rank by the first column that has a direction
+        from gatebook.analysis.compare import sort_rows
+
+        ranked = next((m for m in comp.metrics if m.direction), None)
+        if ranked is not None:
+            comp.rows = sort_rows(comp.rows, ranked.key, ranked.direction)
+            comp.sort = ranked.key
+    return comp
+
+
+def result_document(plan: Plan, trials: Sequence[TrialState], comparison: Any) -> dict[str, Any]:
+    counts: dict[str, int] = {"total": len(trials), "skipped": sum(1 for t in trials if t.skipped)}
+    for t in trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    return {"sweep": plan.name, "trials": [t.to_dict() for t in trials], "counts": counts,
+            "ranking": comparison.to_dict() if comparison is not None else None}
+
+
+def trial_runs(store: Store, trials: Sequence[TrialState]) -> list[RunRecord]:
+    """The runs the trials recorded (a trial whose wrapper never created its run is left out)."""
+    runs = []
+    for t in trials:
+        if t.run_id:
+            try:
+                runs.append(store.get_run(t.run_id))
+            except Exception:  # the wrapper never created it
+                pass
+    return runs
+
+
+def status_document(sweep: str, trials: Sequence[RunRecord], attempts: dict[str, int]) -> dict[str, Any]:
+    """``gatebook sweep status --json``: counts by status and each trial's latest run."""
+    return {"sweep": sweep, "counts": {"total": len(trials), **status_counts(trials)},
+            "trials": [{"name": r.name, "run_id": r.id, "status": r.status.value,
+                        "fingerprint": fingerprint_of(r), "attempts": attempts.get(fingerprint_of(r) or "", 1),
+                        "exit_code": r.exit_code, "reason": r.reason, "created_at": iso(r.created_at),
+                        "duration": (r.ended_at - r.created_at) if r.ended_at else None}
+                       for r in trials]}
+
+
+def status_counts(trials: Sequence[RunRecord]) -> dict[str, int]:
+    """How many of the runs are in each status, in the order first seen."""
+    counts: dict[str, int] = {}
+    for r in trials:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    return counts
