@@ -193,11 +193,10 @@ def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort:
     SWEEP is the sweep's name or its file; with the file, its objective ranks the table and its
     gates are the verdict columns (else the gates the trials ran with and metrics.primary)."""
     from gatebook import project
-    from gatebook.errors import NotFoundError
     from gatebook.gates.spec import select_gates
     from gatebook.project_config import load_project_config
     from gatebook.sweep.plan import sweep_trials
-    from gatebook.sweep.rank import ranking
+    from gatebook.sweep.rank import ranking, sweep_baseline
 
     sweep, spec = _sweep_ref(sweep)
     proj = project.locate(store_url_flag(), create=False)
@@ -209,16 +208,7 @@ def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort:
         names = list(gates) or list(dict.fromkeys(g for g in (list(spec.gates) if spec else []) + ran_with
                                                   if g in pconf.gates))
         gate_objs = select_gates(pconf.gates, names, pconf.source) if names else []
-        base_ref = baseline or next((s.get("baseline") for s in supervised if s.get("baseline")), None)
-        if base_ref is None:
-            base_ref = next((r.parent_id for r in trials if r.parent_id), None)
-        base = None
-        if base_ref:
-            try:
-                base = store.resolve_run(base_ref)
-            except NotFoundError as exc:
-                if baseline:
-                    raise NotFoundError(f"--baseline: {exc.message}", hint=exc.hint) from None
+        base = sweep_baseline(store, trials, baseline)
         objective = sort or (metrics[0] if metrics else (spec.objective if spec is not None and spec.objective else
                                                           pconf.metrics.primary[0] if pconf.metrics.primary else None))
         comparison = ranking(store, trials, objective=objective, gates=gate_objs, baseline=base, pconf=pconf,

@@ -100,3 +100,22 @@ def status_counts(trials: Sequence[RunRecord]) -> dict[str, int]:
     for r in trials:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
     return counts
+
+
+def sweep_baseline(store: Store, trials: Sequence[RunRecord], override: str | None) -> RunRecord | None:
+    """The run a sweep's table shows deltas against: ``--baseline`` (``override``, which must
+    exist), else the baseline its trials ran their gates with, else their parent run (a playbook
+    sweep's failed run); a recorded one that no longer exists is left out."""
+    from gatebook.errors import NotFoundError
+
+    recorded = [((r.provenance or {}).get("gatebook") or {}).get("baseline") for r in trials]
+    ref = override or next((b for b in recorded if b), None) or next((r.parent_id for r in trials if r.parent_id),
+                                                                      None)
+    if not ref:
+        return None
+    try:
+        return store.resolve_run(ref)
+    except NotFoundError as exc:
+        if override:
+            raise NotFoundError(f"--baseline: {exc.message}", hint=exc.hint) from None
+        return None
