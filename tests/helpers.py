@@ -1,14 +1,15 @@
-"""Helpers for tests that drive the real CLI in subprocesses."""
+"""Helpers for tests that drive the CLI: in subprocesses (``gb``) or in this process (``invoke``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 PY = sys.executable
 T = TypeVar("T")
@@ -54,6 +55,54 @@ def gb(*args: str, cwd: Path | str | None = None, store: str | None = None, env:
 
 def gb_json(*args: str, **kwargs: Any) -> Any:
     proc = gb(*args, "--json", **kwargs)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@contextlib.contextmanager
+def _as_a_child(cwd: Path | str, env: dict[str, str]) -> Iterator[None]:
+    """This process's cwd and environment as a child's would be (``env`` is the whole environment),
+    restored afterwards."""
+    old_cwd, old_env = os.getcwd(), dict(os.environ)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(old_env)
+        os.chdir(old_cwd)
+
+
+def invoke(*args: str, cwd: Path | str | None = None, store: str | None = None, env: dict[str, str] | None = None,
+           timeout: float | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`gatebook ARGS` in this process: :func:`gatebook.cli.main` (the entry point, so errors map
+    to the same exit codes) with Click's CliRunner capturing stdout and stderr, run in ``cwd``
+    with ``env`` (else this environment without GATEBOOK_*, plus ``store``) as its environment.
+
+    Takes and returns what :func:`gb` does, so a test switches with one word; for commands whose
+    process is not what is tested (ls, show, log, note, gate, keys, init...), not for `run`,
+    signals or the console script itself. ``timeout`` is accepted and ignored.
+    """
+    from click.testing import CliRunner
+
+    from gatebook.cli import main
+
+    with _as_a_child(cwd or os.getcwd(), env or env_with(store)), CliRunner().isolation(input=input) as streams:
+        try:
+            code = main(list(args))
+        finally:
+            sys.stdout.flush()  # the runner's text streams buffer what was written
+            sys.stderr.flush()
+        out, err = streams[0].getvalue(), streams[1].getvalue()
+    return subprocess.CompletedProcess(["gatebook", *args], code, out.decode("utf-8", "replace"),
+                                       err.decode("utf-8", "replace"))
+
+
+def invoke_json(*args: str, **kwargs: Any) -> Any:
+    """:func:`gb_json` in this process (:func:`invoke`)."""
+    proc = invoke(*args, "--json", **kwargs)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

@@ -1,4 +1,8 @@
-"""The read and write commands, the project lookup, JSON schemas and bad input."""
+"""The read and write commands, the project lookup, JSON schemas and bad input.
+
+Most commands run in this process (``invoke``, the CLI's ``main`` under Click's CliRunner);
+`run`, `tail -f` and one call of each other command go through a real ``gatebook`` process.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
+from tests.helpers import PY, env_with, gb, gb_json, invoke, invoke_json, one_line_error, wait_for, write_script
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
-    assert gb("init", cwd=root).returncode == 0
+    assert invoke("init", cwd=root).returncode == 0
     return root
 
 
@@ -35,8 +39,8 @@ def test_init_and_walk_up_like_git(project: Path) -> None:
     sub.mkdir(parents=True)
     run_id = _run(sub, "deep")
     assert not (sub / ".gatebook").exists()
-    assert [r["id"] for r in gb_json("ls", cwd=project)["runs"]] == [run_id]
-    info = gb_json("init", cwd=project)  # idempotent
+    assert [r["id"] for r in invoke_json("ls", cwd=project)["runs"]] == [run_id]
+    info = gb_json("init", cwd=project)  # idempotent (through the real executable)
     assert info["schema_version"] >= 1
 
 
@@ -49,7 +53,7 @@ def test_ls_filters_sort_and_limit(project: Path) -> None:
     a = _run(project, "exp-a", "--tag", "grid", "--group", "g1")
     b = _run(project, "exp-b", "--tag", "grid", "--tag", "best")
     c = _run(project, "other", body="import sys; sys.exit(1)\n", code=1)
-    ids = lambda *args: [r["id"] for r in gb_json("ls", *args, cwd=project)["runs"]]  # noqa: E731
+    ids = lambda *args: [r["id"] for r in invoke_json("ls", *args, cwd=project)["runs"]]  # noqa: E731
     assert ids() == [c, b, a]
     assert ids("exp-*") == [b, a]
     assert ids("--tag", "grid", "--tag", "best") == [b]
@@ -59,16 +63,16 @@ def test_ls_filters_sort_and_limit(project: Path) -> None:
     assert ids("--limit", "1") == [c]
     assert ids("--since", "1h") == [c, b, a]
     assert ids("--since", "2099-01-01") == []
-    text = gb("ls", cwd=project).stdout
+    text = invoke("ls", cwd=project).stdout
     assert "exp-a" in text and "failed" in text
-    row = gb_json("ls", cwd=project)["runs"][0]
+    row = invoke_json("ls", cwd=project)["runs"][0]
     assert set(row) >= {"id", "name", "status", "exit_code", "created_at", "ended_at", "duration", "tags",
                         "parent_id", "group", "command"}
 
 
 def test_show_by_id_prefix_name_and_schema(project: Path) -> None:
     run_id = _run(project, "shown")
-    doc = gb_json("show", run_id[:8], cwd=project)
+    doc = invoke_json("show", run_id[:8], cwd=project)
     assert doc["id"] == run_id
     for key in ("id", "name", "status", "exit_code", "command", "parent", "tags", "git", "params", "metrics",
                 "summary", "env", "notes"):
@@ -83,7 +87,7 @@ def test_secrets_in_env_are_redacted(project: Path) -> None:
     script = write_script(project, "s.py", "pass\n")
     env = env_with(None, HF_TOKEN="hf_supersecret", MY_API_KEY="k-123", DB_PASSWORD="pw", PLAIN="visible")
     assert gb("run", "--name", "sec", "--", PY, str(script), cwd=project, env=env).returncode == 0
-    doc = gb_json("show", "sec", cwd=project)
+    doc = invoke_json("show", "sec", cwd=project)
     variables = doc["env"]["variables"]
     assert variables["HF_TOKEN"] == "***" and variables["MY_API_KEY"] == "***" and variables["DB_PASSWORD"] == "***"
     assert variables["PLAIN"] == "visible"
@@ -93,16 +97,16 @@ def test_secrets_in_env_are_redacted(project: Path) -> None:
 
 def test_log_note_tail(project: Path) -> None:
     run_id = _run(project, "target", body="for i in range(5):\n    print('line', i)\n")
-    assert gb("log", "target", "val_acc=0.91", "loss=0.3", "--step", "4", cwd=project).returncode == 0
-    assert gb("log", "target", "weird=nan", "big=inf", cwd=project).returncode == 0
+    assert invoke("log", "target", "val_acc=0.91", "loss=0.3", "--step", "4", cwd=project).returncode == 0
+    assert invoke("log", "target", "weird=nan", "big=inf", cwd=project).returncode == 0
     assert gb("note", "target", "retune", "limited", "to", "sep_weight", cwd=project).returncode == 0
-    doc = gb_json("show", run_id, cwd=project)
+    doc = invoke_json("show", run_id, cwd=project)
     assert doc["metrics"]["val_acc"] == {"last": 0.91, "min": 0.91, "max": 0.91, "last_step": 4, "count": 1}
     assert doc["metrics"]["weird"]["last"] == "NaN" and doc["metrics"]["big"]["last"] == "Infinity"
     assert doc["notes"][0]["text"] == "retune limited to sep_weight"
-    assert "NaN" in gb("show", "target", cwd=project).stdout
-    assert gb("tail", "target", "-n", "2", cwd=project).stdout == "line 3\nline 4\n"
-    lines = gb("tail", "target", "--json", cwd=project).stdout.splitlines()
+    assert "NaN" in invoke("show", "target", cwd=project).stdout
+    assert invoke("tail", "target", "-n", "2", cwd=project).stdout == "line 3\nline 4\n"
+    lines = invoke("tail", "target", "--json", cwd=project).stdout.splitlines()
     assert json.loads(lines[0])["stream"] == "stdout"
 
 
@@ -131,7 +135,7 @@ def test_tail_follow_stops_when_the_run_ends(project: Path) -> None:
 ])
 def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], needle: str) -> None:
     _run(project, "exists")
-    err = one_line_error(gb(*args, cwd=project))
+    err = one_line_error(invoke(*args, cwd=project))
     assert needle in err
 
 
@@ -145,7 +149,7 @@ def test_log_rejects_non_numbers(project: Path) -> None:
 
 def test_similar_name_is_suggested(project: Path) -> None:
     _run(project, "baseline")
-    err = one_line_error(gb("show", "baselin", cwd=project))
+    err = one_line_error(invoke("show", "baselin", cwd=project))
     assert "did you mean baseline" in err
 
 
@@ -184,7 +188,7 @@ def test_every_command_has_help_and_is_documented() -> None:
 
     reference = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
     for name in COMMANDS:
-        proc = gb(name, "--help")
+        proc = invoke(name, "--help")
         assert proc.returncode == 0, proc.stderr
         assert "--json" in proc.stdout, name
         assert f"gatebook {name}" in reference, f"docs/cli.md does not document `gatebook {name}`"

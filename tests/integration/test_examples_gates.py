@@ -1,10 +1,10 @@
 """The gate examples (examples/gates/*) do what their gatebook.yaml comments promise.
 
 Each test copies one example directory to tmp_path (its gatebook.yaml makes the copy the
-project root, so the ledger is the copy's own .gatebook/) and drives the real CLI in
-subprocesses, with no GATEBOOK_* variable set. ``python`` in the examples' commands is
-this interpreter. 27 CLI calls in all, about 1 s of CPU each (the file takes ~35 s on an
-idle 2-core machine, ~55 s on a busy one).
+project root, so the ledger is the copy's own .gatebook/) and drives the CLI with no
+GATEBOOK_* variable set: `gatebook run`, `triage --apply` and one `gate` call through real
+``gatebook`` processes, the reading commands (`gate`, `triage`, `show`) in this process
+(``invoke``). ``python`` in the examples' commands is this interpreter.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import PY, env_with, gb, one_line_error
+from tests.helpers import PY, env_with, gb, invoke, one_line_error
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "gates"
 
@@ -32,7 +32,13 @@ def _project(tmp_path: Path, name: str) -> Path:
 
 
 def _gb(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`gatebook ARGS` in a real process."""
     return gb(*args, cwd=cwd, env=env_with(), timeout=120)
+
+
+def _in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`gatebook ARGS` in this process (a command that only reads the ledger)."""
+    return invoke(*args, cwd=cwd, env=env_with())
 
 
 def _run(cwd: Path, name: str, script: str, *args: str, gate: str | None = None,
@@ -52,7 +58,7 @@ def _run(cwd: Path, name: str, script: str, *args: str, gate: str | None = None,
 
 def _gate(cwd: Path, run: str, *args: str) -> tuple[int, dict[str, Any]]:
     """`gatebook gate RUN ARGS --json`: the exit code and the checked document."""
-    proc = _gb(cwd, "gate", run, *args, "--json")
+    proc = _in(cwd, "gate", run, *args, "--json")
     assert proc.returncode in (0, 1), (proc.returncode, proc.stdout, proc.stderr)
     doc = json.loads(proc.stdout)
     assert GATE_KEYS <= set(doc), doc
@@ -83,7 +89,7 @@ def test_epoch2_stops_the_run_and_triage_applies_the_next_fix(tmp_path: Path) ->
     history = json.loads((cwd / "history.json").read_text())
     assert 2 <= len(history) < 8, history  # stopped before the 8 epochs were done
 
-    triage = _gb(cwd, "triage", "tau07", "--json")
+    triage = _in(cwd, "triage", "tau07", "--json")
     assert triage.returncode == 0, triage.stderr
     doc = json.loads(triage.stdout)
     assert doc["run"]["status"] == "stopped" and doc["verdict"]["verdict"] == "FAIL"
@@ -103,7 +109,7 @@ def test_epoch2_stops_the_run_and_triage_applies_the_next_fix(tmp_path: Path) ->
     assert app["run"]["name"] == "tau07-temperature-0.05"
     assert (app["run"]["status"], app["run"]["exit_code"]) == ("finished", 0)
 
-    show = _gb(cwd, "show", "tau07-temperature-0.05", "--json")
+    show = _in(cwd, "show", "tau07-temperature-0.05", "--json")
     assert show.returncode == 0, show.stderr
     child = json.loads(show.stdout)
     assert child["id"] == app["run"]["id"]
@@ -113,7 +119,7 @@ def test_epoch2_stops_the_run_and_triage_applies_the_next_fix(tmp_path: Path) ->
     verdicts = [e["data"] for e in child["events"] if e["kind"] == "verdict"]
     assert verdicts == [{"verdict": "PASS", "gates": {"epoch2": "PASS"}}]
 
-    again = _gb(cwd, "triage", "tau07", "--json")
+    again = _in(cwd, "triage", "tau07", "--json")
     assert again.returncode == 0, again.stderr
     (advice,) = json.loads(again.stdout)["advice"]
     assert [f["tried"] for f in advice["fixes"]] == [True, False, False]
@@ -165,11 +171,11 @@ def test_tiered_validation_pass_marginal_fail(tmp_path: Path) -> None:
     code, doc = _gate(cwd, "strong")
     assert code == 0 and doc["verdict"] == "PASS"
 
-    marginal = _gb(cwd, "gate", "middling")
+    marginal = _in(cwd, "gate", "middling")
     assert marginal.returncode == 0, marginal.stderr
     assert "verdict: MARGINAL" in marginal.stdout
     assert "gatebook: warning: verdict MARGINAL" in marginal.stderr
-    strict = _gb(cwd, "gate", "middling", "--strict")
+    strict = _in(cwd, "gate", "middling", "--strict")
     assert strict.returncode == 1, strict.stderr
     assert "gatebook: warning: verdict MARGINAL (--strict: failing)" in strict.stderr
 

@@ -1,5 +1,6 @@
 """Gates end to end through the real CLI: live stops (stdout, API, watched file),
-should_stop(), gatebook stop, gatebook gate exit codes and JSON, triage --apply, bad input."""
+should_stop(), gatebook stop, gatebook gate exit codes and JSON, triage --apply, bad input.
+`gate` and `triage --json` run in this process (``invoke``); the rest in real processes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
+from tests.helpers import PY, env_with, gb, gb_json, invoke, one_line_error, wait_for, write_script
 
 GATES = textwrap.dedent("""\
     metrics:
@@ -215,16 +216,16 @@ def test_gate_command_exit_codes_tables_and_json(proj: Path) -> None:
     _log_run(proj, "good", **{"r@5": 0.52, "latency_ms": 9.0, "margin": 0.25, "val_cosine": 0.5})
     _log_run(proj, "meh", **{"r@5": 0.60, "latency_ms": 12.0, "margin": 0.15, "val_cosine": 0.5})
 
-    ok = gb("gate", "good", "--gate", "deployment", "--gate", "validation", cwd=proj)
+    ok = invoke("gate", "good", "--gate", "deployment", "--gate", "validation", cwd=proj)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "gate deployment on good" in ok.stdout and "vs baseline DIRECT" in ok.stdout
     assert "0.52 (DIRECT 0.42 + 0.10)" in ok.stdout
 
-    marginal = gb("gate", "meh", "--gate", "validation", cwd=proj)
+    marginal = invoke("gate", "meh", "--gate", "validation", cwd=proj)
     assert marginal.returncode == 0 and "MARGINAL" in marginal.stdout and "warning" in marginal.stderr
-    assert gb("gate", "meh", "--gate", "validation", "--strict", cwd=proj).returncode == 1
+    assert invoke("gate", "meh", "--gate", "validation", "--strict", cwd=proj).returncode == 1
 
-    fail = gb("gate", "meh", "--gate", "deployment", "--json", cwd=proj)
+    fail = invoke("gate", "meh", "--gate", "deployment", "--json", cwd=proj)
     assert fail.returncode == 1
     doc = json.loads(fail.stdout)
     assert doc["verdict"] == "FAIL" and doc["run"]["name"] == "meh"
@@ -236,10 +237,10 @@ def test_gate_command_exit_codes_tables_and_json(proj: Path) -> None:
     assert doc["baselines"]["deployment"]["name"] == "DIRECT"
 
     # --baseline overrides the gate's baseline
-    assert gb("gate", "meh", "--gate", "deployment", "--baseline", "meh", cwd=proj).returncode == 1  # r@5 + 0.10
+    assert invoke("gate", "meh", "--gate", "deployment", "--baseline", "meh", cwd=proj).returncode == 1  # r@5 + 0.10
 
     # ERROR: a metric the run never logged -> exit 2, one line naming the keys it has
-    err = gb("gate", "DIRECT", "--gate", "validation", cwd=proj)
+    err = invoke("gate", "DIRECT", "--gate", "validation", cwd=proj)
     assert err.returncode == 2
     assert "never logged margin; it has: latency_ms, r@5" in err.stderr or "it has:" in err.stderr
     assert len(err.stderr.strip().splitlines()) == 1 and "Traceback" not in err.stderr
@@ -247,19 +248,19 @@ def test_gate_command_exit_codes_tables_and_json(proj: Path) -> None:
 
 def test_gate_bad_input_is_one_line_exit_2(proj: Path) -> None:
     _log_run(proj, "a", **{"r@5": 0.5, "latency_ms": 1.0})
-    assert "unknown gate 'deploy'" in one_line_error(gb("gate", "a", "--gate", "deploy", cwd=proj))
-    assert "no run matches" in one_line_error(gb("gate", "nope", cwd=proj))
-    assert "no run matches 'DIRECT'" in one_line_error(gb("gate", "a", "--gate", "deployment", cwd=proj))
-    assert "no run matches 'zzz'" in one_line_error(gb("gate", "a", "--gate", "deployment", "--baseline", "zzz",
-                                                       cwd=proj))
+    assert "unknown gate 'deploy'" in one_line_error(invoke("gate", "a", "--gate", "deploy", cwd=proj))
+    assert "no run matches" in one_line_error(invoke("gate", "nope", cwd=proj))
+    assert "no run matches 'DIRECT'" in one_line_error(invoke("gate", "a", "--gate", "deployment", cwd=proj))
+    assert "no run matches 'zzz'" in one_line_error(invoke("gate", "a", "--gate", "deployment", "--baseline", "zzz",
+                                                           cwd=proj))
     (proj / "gatebook.yaml").write_text(GATES.replace('"r@5 >= baseline + 0.10"', '"r@5 >== baseline"'))
-    err = one_line_error(gb("gate", "a", cwd=proj))
+    err = one_line_error(invoke("gate", "a", cwd=proj))
     assert "gatebook.yaml:" in err and "r@5 >== baseline" in err
     (proj / "gatebook.yaml").write_text(GATES + "    oops: 1\n")
-    assert "unknown field" in one_line_error(gb("gate", "a", cwd=proj))
+    assert "unknown field" in one_line_error(invoke("gate", "a", cwd=proj))
     (proj / "gatebook.yaml").write_text(GATES.replace("    baseline: DIRECT\n", ""))
     assert "compares with a baseline and none is set" in one_line_error(
-        gb("gate", "a", "--gate", "deployment", cwd=proj))
+        invoke("gate", "a", "--gate", "deployment", cwd=proj))
     # a gate on an unknown name in `run` fails before the command starts
     proc = gb("run", "--gate", "nope", "--", PY, "-c", "open('started', 'w')", cwd=proj)
     assert "unknown gate 'nope'" in one_line_error(proc)
@@ -272,7 +273,7 @@ def test_gate_bad_input_is_one_line_exit_2(proj: Path) -> None:
 def test_triage_names_the_next_fix_and_apply_runs_it_as_a_child(proj: Path) -> None:
     first = run(proj, "--epochs", "6", name="mamba-s")
     assert first.returncode == 143
-    tri = gb("triage", "mamba-s", "--json", cwd=proj)
+    tri = invoke("triage", "mamba-s", "--json", cwd=proj)
     assert tri.returncode == 0, tri.stderr
     doc = json.loads(tri.stdout)
     assert doc["advice"][0]["next_fix"]["name"] == "temperature 0.05"
@@ -288,7 +289,7 @@ def test_triage_names_the_next_fix_and_apply_runs_it_as_a_child(proj: Path) -> N
     assert child["command"][-2:] == ["--temperature", "0.05"]
     assert [e["data"]["verdict"] for e in child["events"] if e["kind"] == "verdict"] == ["PASS"]
 
-    again = json.loads(gb("triage", "mamba-s", "--json", cwd=proj).stdout)
+    again = json.loads(invoke("triage", "mamba-s", "--json", cwd=proj).stdout)
     assert [f["tried"] for f in again["advice"][0]["fixes"]] == [True, False]
     assert again["advice"][0]["next_fix"]["name"] == "more contrastive weight"
     text = gb("triage", "mamba-s", cwd=proj).stdout
@@ -308,7 +309,7 @@ def test_live_gates_and_gate_command_on_a_postgres_ledger(proj: Path, pg_url: st
     assert proc.returncode == 143, proc.stderr
     doc = gb_json("show", "pg-run", cwd=proj, store=pg_url)
     assert doc["status"] == "stopped" and doc["reason"] == "gate epoch2: val_cosine 0.22 < 0.50 at epoch 2"
-    verdict = gb("gate", "pg-run", "--gate", "epoch2", "--json", cwd=proj, store=pg_url)
+    verdict = invoke("gate", "pg-run", "--gate", "epoch2", "--json", cwd=proj, store=pg_url)
     assert verdict.returncode == 1 and json.loads(verdict.stdout)["verdict"] == "FAIL"
 
 
@@ -338,6 +339,6 @@ def test_triage_apply_all_runs_every_untried_fix_as_one_sweep(proj: Path) -> Non
     parent = show(proj, "mamba-s")["id"]
     for t in trials.values():
         assert show(proj, t["run_id"])["parent"]["id"] == parent
-    after = json.loads(gb("triage", "mamba-s", "--json", cwd=proj).stdout)
+    after = json.loads(invoke("triage", "mamba-s", "--json", cwd=proj).stdout)
     assert [f["tried"] for f in after["advice"][0]["fixes"]] == [True, True]
     assert after["advice"][0]["next_fix"] is None

@@ -1,6 +1,8 @@
-"""`gatebook preflight` and `gatebook run --preflight`, through the real CLI: a real git
-repository (clean, then dirty), real commands that pass, fail and time out, a path filled
-from the command's arguments, and a fake nvidia-smi on PATH for the GPU check."""
+"""`gatebook preflight` and `gatebook run --preflight`: a real git repository (clean, then
+dirty), real commands that pass, fail and time out, a path filled from the command's
+arguments, and a fake nvidia-smi on PATH for the GPU check. `preflight` runs in this process
+(``invoke``, with the same environment a child would get) but for one call through a real
+``gatebook`` process; `run --preflight` always goes through one."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from tests.helpers import PY, env_with, gb, one_line_error
+from tests.helpers import PY, env_with, gb, invoke, one_line_error
 
 GPU_LINE = "0, NVIDIA A100-SXM4-40GB, 40960, 535.54.03"
 MAKE_MARKER = "import sys; open('ran.txt', 'w').write(' '.join(sys.argv[1:]))"
@@ -44,15 +46,15 @@ def _config(project: Path, extra: str = "") -> None:
 def test_every_check_passes(git_project: Path, tmp_path: Path) -> None:
     _config(git_project)
     env = _env(tmp_path, gpus=True)
-    proc = gb("preflight", "--", "python", "train.py", "--ckpt", "best.pt", cwd=git_project, env=env)
+    proc = invoke("preflight", "--", "python", "train.py", "--ckpt", "best.pt", cwd=git_project, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict: PASS" in proc.stdout
     assert f"{git_project / 'ckpts' / 'best.pt'} exists (file)" in proc.stdout
     assert "1 GPU: 0: NVIDIA A100-SXM4-40GB" in proc.stdout
     assert proc.stdout.count("PASS") == 6  # five rows and the verdict
 
-    doc = json.loads(gb("preflight", "--json", "--", "python", "train.py", "--ckpt=best.pt",
-                        cwd=git_project, env=env).stdout)
+    doc = json.loads(invoke("preflight", "--json", "--", "python", "train.py", "--ckpt=best.pt",
+                            cwd=git_project, env=env).stdout)
     assert set(doc) == {"verdict", "ok", "checks", "command", "cwd", "source"}
     assert (doc["verdict"], doc["ok"]) == ("PASS", True)
     assert doc["command"] == ["python", "train.py", "--ckpt=best.pt"]
@@ -71,8 +73,8 @@ def test_failing_checks_say_why(git_project: Path, tmp_path: Path) -> None:
                          "  - {path_exists: '{data_dir}/train.csv'}\n")
     (git_project / "train.py").write_text("# an uncommitted change\n")
     (git_project / "sub").mkdir()
-    proc = gb("preflight", "--json", "--", "python", "../train.py", "--ckpt", "best.pt",
-              cwd=git_project / "sub", env=_env(tmp_path, gpus=False))
+    proc = invoke("preflight", "--json", "--", "python", "../train.py", "--ckpt", "best.pt",
+                  cwd=git_project / "sub", env=_env(tmp_path, gpus=False))
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert (doc["verdict"], doc["ok"]) == ("FAIL", False)
@@ -88,7 +90,8 @@ def test_failing_checks_say_why(git_project: Path, tmp_path: Path) -> None:
     assert by_name["path_exists: {data_dir}/train.csv"] == \
         ("FAIL", "no value for {data_dir}: the command has no --data_dir VALUE")
 
-    text = gb("preflight", cwd=git_project, env=_env(tmp_path, gpus=True))  # no command: placeholders cannot be filled
+    # no command: placeholders cannot be filled
+    text = invoke("preflight", cwd=git_project, env=_env(tmp_path, gpus=True))
     assert text.returncode == 1
     assert "no command was given to take --ckpt VALUE from" in text.stdout
     assert "verdict: FAIL (6 of 8 failed: path_exists: ckpts/{ckpt}, clean tree," in text.stdout
@@ -98,9 +101,9 @@ def test_no_or_broken_preflight_section(tmp_path: Path) -> None:
     err = one_line_error(gb("preflight", cwd=tmp_path))
     assert "no preflight checks to run: no gatebook.yaml here or in any parent directory" in err
     (tmp_path / "gatebook.yaml").write_text("keys: {required: [loss]}\n")
-    assert "gatebook.yaml has no preflight: section" in one_line_error(gb("preflight", "--json", cwd=tmp_path))
+    assert "gatebook.yaml has no preflight: section" in one_line_error(invoke("preflight", "--json", cwd=tmp_path))
     (tmp_path / "gatebook.yaml").write_text("preflight:\n  - {free_disk_gb: 1}\n  - {gpu: true, git_clean: true}\n")
-    err = one_line_error(gb("preflight", "--", "python", "x.py", cwd=tmp_path))
+    err = one_line_error(invoke("preflight", "--", "python", "x.py", cwd=tmp_path))
     assert "gatebook.yaml:3: preflight.1: each preflight check has exactly one of" in err
 
 

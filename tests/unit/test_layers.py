@@ -4,6 +4,8 @@
   library returns data and formats it through ``gatebook.render``.
 - The judge (``gates/checks.py``, ``gates/grammar.py``, ``gates/evaluate.py``) and the sweep's
   pruner do no I/O: no store, no files, no processes.
+- Only ``cli/`` and ``render/`` import Rich or Click: ``analysis/``, ``report/``, ``gates/``,
+  ``capture/``, ``sweep/`` and the rest return data, and ``render/`` turns it into text.
 - The store (``store/``) sits below everything but the plain data it stores: from gatebook it
   imports only records, errors, ids, serialize and its own modules (store URLs included).
 """
@@ -19,7 +21,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "gatebook"
 IO_MODULES = ("os", "subprocess", "socket", "shutil", "pathlib", "sqlalchemy", "psycopg", "gatebook.store",
               "gatebook.project", "gatebook.capture", "gatebook.cli", "gatebook.api", "click", "rich")
 STORE_MAY_IMPORT = ("gatebook.records", "gatebook.errors", "gatebook.ids", "gatebook.serialize", "gatebook.store")
-PURE = ["gates/checks.py", "gates/grammar.py", "gates/evaluate.py", "sweep/prune.py", "records.py"]
+PURE = ["gates/checks.py", "gates/grammar.py", "gates/check_lexer.py", "gates/check_parser.py", "gates/evaluate.py",
+        "sweep/prune.py", "sweep/space.py", "sweep/template.py", "records.py"]
+TERMINAL = ("rich", "click")
+"""Libraries that draw on or parse a terminal: only ``cli/`` and ``render/`` import them."""
 
 
 def imports_of(path: Path) -> set[str]:
@@ -75,4 +80,11 @@ def test_the_store_imports_only_plain_data_from_gatebook() -> None:
     assert "gatebook.serialize" in gatebook_imports(SRC / "store" / "sql_writes.py")
     offenders = [f"{p.relative_to(SRC)} imports {name}" for p in store for name in sorted(gatebook_imports(p))
                  if not any(_under(name, ok) for ok in STORE_MAY_IMPORT)]
+    assert offenders == []
+
+
+def test_only_the_cli_and_the_render_layer_draw_on_a_terminal() -> None:
+    offenders = [f"{p.relative_to(SRC)} imports {name}" for p in modules()
+                 if p.relative_to(SRC).parts[0] not in ("cli", "render")
+                 for name in sorted(imports_of(p)) if any(_under(name, lib) for lib in TERMINAL)]
     assert offenders == []

@@ -1,4 +1,4 @@
-"""ids, settings, project lookup, project config, the public API surface."""
+"""ids, settings, project lookup, project config, the public API surface, the stop/triage/verdict helpers."""
 
 from __future__ import annotations
 
@@ -94,3 +94,85 @@ def test_tail_last_lines_counts_newlines_across_chunks() -> None:
     assert text(1) == "line 3\n"
     assert text(2) == "line 2\nline 3\n"
     assert text(10) == "line 0\nline 1\nline 2\nline 3\n"
+
+
+# -- gates/stop.py, gates/triage.py, render/gates.py: the library behind `stop`, `gate`, `triage` --------
+
+
+def _record(**kw: object) -> object:
+    from gatebook.records import RunRecord, RunStatus
+
+    base: dict[str, object] = {"id": "r1", "name": "exp", "status": RunStatus.RUNNING, "created_at": time.time()}
+    base.update(kw)
+    return RunRecord(**base)  # type: ignore[arg-type]
+
+
+def test_stop_never_signals_a_process_it_cannot_prove_is_the_run() -> None:
+    import os
+    import socket
+
+    from gatebook.gates.stop import StopOutcome, same_process, signal_api_run, wait_gone
+    from gatebook.records import RunStatus
+
+    elsewhere = _record(host="some-other-host", pid=os.getpid())
+    assert not same_process(elsewhere)
+    assert signal_api_run(elsewhere, grace=0) is False  # nothing sent
+    assert wait_gone(elsewhere, 0.1) is False  # another host: never seen ending
+    reused = _record(host=socket.gethostname(), pid=os.getpid(), pid_start=1.0)  # this pid, a newer process
+    assert not same_process(reused) and wait_gone(reused, 0.1) is True
+    assert same_process(_record(host=socket.gethostname(), pid=os.getpid()))
+    done = StopOutcome(_record(status=RunStatus.STOPPED, reason="enough"), signalled=False, ended=True)  # type: ignore[arg-type]
+    assert done.to_dict() == {"id": "r1", "name": "exp", "status": "stopped", "reason": "enough",
+                              "signalled": False, "ended": True}
+
+
+def test_stop_refuses_a_run_that_is_not_running(tmp_path: Path) -> None:
+    from gatebook.errors import UsageError
+    from gatebook.gates.stop import stop_run
+    from gatebook.records import RunStatus
+    from gatebook.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/ledger.db")
+    store.create_run(_record(status=RunStatus.FINISHED, ended_at=time.time()))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"run exp \(r1\) is not running \(it is finished\)"):
+        stop_run(store, "exp", reason=None, grace=0, wait=False)
+    store.close()
+
+
+def test_a_fix_is_rerun_with_its_secrets_filled_in_and_in_its_own_directory(tmp_path: Path) -> None:
+    from gatebook.errors import UsageError
+    from gatebook.gates.triage import rerunnable_argv
+
+    rec = _record(command=("echo", "--token", "***"), cwd=str(tmp_path))
+    assert rerunnable_argv(rec, {"GATEBOOK_SECRET_TOKEN": "s3cret"}) == ["echo", "--token", "s3cret"]  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="TOKEN"):
+        rerunnable_argv(rec, {})  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="no recorded command"):
+        rerunnable_argv(_record(command=()), {})  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="which no longer exists"):
+        rerunnable_argv(_record(command=("echo",), cwd=str(tmp_path / "gone")), {})  # type: ignore[arg-type]
+
+
+def test_verdict_tables_use_the_one_palette() -> None:
+    import io
+
+    from rich.console import Console
+
+    from gatebook.gates.evaluate import CheckResult, GateResult, Tier, Verdict
+    from gatebook.gates.playbook import Advice
+    from gatebook.gates.spec import Fix
+    from gatebook.render.gates import advice_lines, fix_lines, print_verdict
+    from gatebook.render.styles import tier_style
+
+    check = CheckResult(check="loss <= 0.5", metric="loss", observed=0.7, threshold=0.5, tier=Tier.FAIL,
+                        reason="loss 0.7 > 0.5")
+    verdict = Verdict(Tier.FAIL, (GateResult("smoke", Tier.FAIL, (check,)),))
+    out = io.StringIO()
+    print_verdict(Console(file=out, force_terminal=True, color_system="standard", highlight=False), verdict, "exp (r1)",
+                  {"smoke": "base"})
+    assert "gate smoke on exp (r1) vs baseline base" in out.getvalue()
+    assert tier_style(Tier.FAIL) == "red" and "\x1b[31mFAIL\x1b[0m" in out.getvalue()  # render/styles.py's red
+    lower, higher = Fix(name="lower lr", set={"lr": 0.01}), Fix(name="more data", set={"n": 2}, why="variance")
+    advice = Advice("smoke", (), ((lower, True), (higher, False)), higher)
+    assert fix_lines(advice) == ["  [tried] lower lr: lr=0.01", "  [next ] more data: n=2  (variance)"]
+    assert advice_lines(advice, "exp") == ['next fix: "more data" (variance) -> gatebook triage exp --apply']

@@ -48,7 +48,10 @@ def print_report(report: Any, argv: Sequence[str] | None, source: str | None, *,
     from rich.markup import escape
     from rich.table import Table
 
+    from gatebook.render.styles import tier_style
+
     con = console(stderr=stderr)
+    passed, failed_ = f"[{tier_style('PASS')}]PASS[/]", f"[{tier_style('FAIL')}]FAIL[/]"
     what = f"`{shlex.join(argv)}`" if argv else "(no command)"
     n = len(report.checks)
     con.print(f"[bold]preflight of {escape(what)}[/bold] ({n} check{'s' if n != 1 else ''} of "
@@ -57,13 +60,13 @@ def print_report(report: Any, argv: Sequence[str] | None, source: str | None, *,
     for col in ("check", "result", "detail"):
         table.add_column(col, overflow="fold")
     for c in report.checks:
-        table.add_row(escape(c.name), "[green]PASS[/]" if c.passed else "[red]FAIL[/]", escape(c.detail))
+        table.add_row(escape(c.name), passed if c.passed else failed_, escape(c.detail))
     con.print(table)
     if report.ok:
-        con.print("verdict: [green]PASS[/]")
+        con.print(f"verdict: {passed}")
     else:
         failed = report.failed
-        con.print(f"verdict: [red]FAIL[/] ({len(failed)} of {n} failed: "
+        con.print(f"verdict: {failed_} ({len(failed)} of {n} failed: "
                   + escape(", ".join(c.name for c in failed)) + ")")
 
 

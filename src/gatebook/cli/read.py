@@ -18,18 +18,8 @@ from gatebook.cli.common import (
     store_option,
 )
 from gatebook.records import RunStatus
+from gatebook.render.styles import status_style
 from gatebook.render.text import event_text
-
-_STATUS_STYLE = {
-    "running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow",
-    "stopped": "magenta", "lost": "bright_black",
-}
-
-
-def _lost_after() -> float:
-    from gatebook.settings import load_settings
-
-    return load_settings().lost_after
 
 
 @click.command("ls")
@@ -48,18 +38,15 @@ def _lost_after() -> float:
 def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ...], group: str | None,
            since: str | None, sort: str, limit: int, as_json: bool) -> int:
     """List runs, newest first. NAME_GLOB filters names with * and ?."""
+    from gatebook.liveness import current
     from gatebook.store.base import RunQuery
 
     store = open_ledger()
     query = RunQuery(name_glob=name_glob, tags=tags, statuses=statuses, group=group,
                      since=parse_since(since) if since else None, sort=sort, limit=limit)
-    runs = store.list_runs(query)
-    if any(r.status is RunStatus.RUNNING for r in runs):
-        from gatebook.liveness import reconcile
-
-        runs = reconcile(store, runs, lost_after=_lost_after())
-        if statuses:
-            runs = [r for r in runs if r.status.value in statuses]
+    runs = current(store, store.list_runs(query))
+    if statuses:  # a run found lost just now is no longer "running"
+        runs = [r for r in runs if r.status.value in statuses]
     if as_json:
         from gatebook.views import ls_row
 
@@ -75,7 +62,7 @@ def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ..
         table.add_column(col, no_wrap=col in ("id", "started"))
     now = time.time()
     for r in runs:
-        style = _STATUS_STYLE.get(r.status.value, "")
+        style = status_style(r.status) or "default"
         dur = r.duration if r.ended_at else (now - r.created_at if r.status is RunStatus.RUNNING else None)
         table.add_row(r.id, r.name or "", f"[{style}]{r.status.value}[/]", ago(r.created_at, now), duration(dur),
                       "" if r.exit_code is None else str(r.exit_code), (r.parent_id or "")[:11], ",".join(r.tags))
@@ -93,14 +80,11 @@ def ls_cmd(name_glob: str | None, tags: tuple[str, ...], statuses: tuple[str, ..
 @json_option
 def show_cmd(run: str, patch: bool, packages: bool, as_json: bool) -> int:
     """Show RUN (an id, id prefix or name): provenance, params, metrics, summary, notes."""
-    from gatebook.liveness import reconcile
+    from gatebook.liveness import resolve_current
     from gatebook.views import run_document
 
     store = open_ledger()
-    rec = store.resolve_run(run)
-    if rec.status is RunStatus.RUNNING:
-        rec = reconcile(store, [rec], lost_after=_lost_after())[0]
-        rec = store.get_run(rec.id)
+    rec = resolve_current(store, run)
     if patch:
         content = store.artifact_content(rec.id, "patch")
         if content is None:
@@ -125,7 +109,7 @@ def _render_show(doc: dict[str, Any], *, packages: bool) -> None:
     from gatebook.serialize import format_number
 
     con = console()
-    style = _STATUS_STYLE.get(doc["status"], "")
+    style = status_style(doc["status"]) or "default"
     title = f"[bold]{doc['name'] or '(unnamed)'}[/]  {doc['id']}  [{style}]{doc['status']}[/]"
     if doc["exit_code"] is not None:
         title += f"  exit {doc['exit_code']}"
@@ -245,11 +229,10 @@ def tail_cmd(run: str, follow: bool, lines: int, stream: str, as_json: bool) -> 
 
     from gatebook.capture.stored import MARKER_STREAM
     from gatebook.capture.terminal import Terminal
-    from gatebook.liveness import reconcile
+    from gatebook.liveness import current
 
     store = open_ledger()
     rec = store.resolve_run(run)
-    lost_after = _lost_after()
     chunks = store.output(rec.id)
     if lines and chunks:
         chunks = _last_lines(chunks, lines)
@@ -308,7 +291,7 @@ def tail_cmd(run: str, follow: bool, lines: int, stream: str, as_json: bool) -> 
 
     settle(chunks, False)
     while True:
-        rec = reconcile(store, [store.get_run(rec.id)], lost_after=lost_after)[0]
+        rec = current(store, [store.get_run(rec.id)])[0]
         running = rec.status is RunStatus.RUNNING
         new = store.output(rec.id, after_seq=last)
         if new:

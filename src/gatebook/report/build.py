@@ -176,7 +176,7 @@ def build_report(store: Store, runs: Sequence[Any], *, pconf: ProjectConfig, bas
             run_blocks.append(Para(["verdict: ", _tier(verdict)]))
             run_blocks.append(_verdict_table(results, gating))
             advice_items: list[Inline] = []
-            from gatebook.gates.report import advice_lines
+            from gatebook.render.gates import advice_lines
 
             for gate, result in zip(gating.gates, results, strict=False):
                 if result.tier is Tier.FAIL and (gate.playbook.fixes or gate.playbook.signatures):
