@@ -21,7 +21,7 @@ import getpass
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from gatebook.gates.buffer import SeriesBuffer, conditions_of, key_needs
 from gatebook.gates.checks import metrics_of
@@ -30,6 +30,9 @@ from gatebook.gates.setup import BaselineData, Gating
 from gatebook.gates.spec import Gate
 from gatebook.records import RunStatus
 from gatebook.store.base import EventRow, WriteBatch
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 STOP_CHECK_INTERVAL = 0.5
 """Seconds between looks for a `gatebook stop` request (gates are judged at every poll)."""
@@ -43,7 +46,7 @@ class StopDecision:
     interrupt: bool = False  # stop it as a Ctrl-C would: the run ends "interrupted", not "stopped"
 
 
-def record_stop(store: Any, run_id: str, reason: str, by: str, step: int | None = None,
+def record_stop(store: Store, run_id: str, reason: str, by: str, step: int | None = None,
                 gate: str | None = None, interrupt: bool = False) -> bool:
     """Record a stop decision: a ``stop`` event, then status ``stopped`` (if still running).
 
@@ -73,7 +76,7 @@ def who() -> str:
 class LiveGates:
     """Follow one run's points and judge ``gates`` on them as they arrive."""
 
-    def __init__(self, store: Any, run_id: str, gates: list[Gate], *, direction_of: DirectionOf,
+    def __init__(self, store: Store, run_id: str, gates: list[Gate], *, direction_of: DirectionOf,
                  baselines: dict[str, BaselineData | None], allow_stop: bool = True,
                  say: Callable[[str], None] = lambda line: None, run_label: str | None = None,
                  on_stop: Callable[[StopDecision], None] | None = None) -> None:

@@ -6,12 +6,16 @@ Everything here reads the store and hands plain data to ``evaluate`` / ``playboo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gatebook.errors import NotFoundError, UsageError
 from gatebook.gates.evaluate import DirectionOf, GateResult, Series, Tier, Verdict, evaluate, worst
 from gatebook.gates.playbook import Advice, advise, tried_fixes
 from gatebook.gates.spec import Gate
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 
 @dataclass
@@ -54,7 +58,7 @@ def baseline_ref_for(gate: Gate, override: str | None, fallback: str | None = No
     return override or gate.baseline or fallback
 
 
-def load_series(store: Any, run_id: str) -> dict[str, list[tuple[int | None, float]]]:
+def load_series(store: Store, run_id: str) -> dict[str, list[tuple[int | None, float]]]:
     """A run's series as the judge wants them; numeric summary values of keys never
     logged as points count as one point each (a final evaluation reported once)."""
     series = {k: [(s, v) for s, v, _ in pts] for k, pts in store.metric_series(run_id).items()}
@@ -64,7 +68,7 @@ def load_series(store: Any, run_id: str) -> dict[str, list[tuple[int | None, flo
     return series
 
 
-def prepare_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: str | None,
+def prepare_gates(store: Store, pconf: ProjectConfig, names: Sequence[str], baseline_ref: str | None,
                   *, exclude: str | None = None, fallback: str | None = None) -> Gating:
     """The named gates (all declared when none), with each gate's baseline loaded.
 
@@ -101,7 +105,7 @@ def prepare_gates(store: Any, pconf: Any, names: Sequence[str], baseline_ref: st
     return Gating(gates, baselines, pconf.metrics.direction, baseline_id, runs)
 
 
-def advice_for(store: Any, run_id: str, gate: Gate, series: Series, gating: Gating) -> Advice:
+def advice_for(store: Store, run_id: str, gate: Gate, series: Series, gating: Gating) -> Advice:
     """The playbook's diagnoses and next fix for ``run_id`` failing ``gate``."""
     from gatebook.store.base import RunQuery
     from gatebook.views import merged_params

@@ -13,10 +13,13 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatebook.errors import UsageError
 from gatebook.records import RunRecord, RunStatus
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 SUPERVISED_SOURCES = ("wrapper", "attach")
 """Run sources whose supervisor stops the process itself once the stop is recorded."""
@@ -38,7 +41,7 @@ class StopOutcome:
                 "signalled": self.signalled, "ended": self.ended}
 
 
-def stop_run(store: Any, ref: str, *, reason: str | None, grace: float, wait: bool) -> StopOutcome:
+def stop_run(store: Store, ref: str, *, reason: str | None, grace: float, wait: bool) -> StopOutcome:
     """Stop the running run ``ref`` names: record the stop (reason, by whom), signal it when
     nobody supervises it, and with ``wait`` wait up to ``grace`` + 5 s for its process to end."""
     from gatebook.gates.live import record_stop, who

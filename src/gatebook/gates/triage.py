@@ -14,7 +14,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from gatebook.errors import UsageError
 from gatebook.gates.evaluate import Series, Tier, Verdict
@@ -22,6 +22,10 @@ from gatebook.gates.playbook import Advice, AppliedFix, apply_fix, slug
 from gatebook.gates.setup import Gating, advice_for, load_series, prepare_gates
 from gatebook.gates.spec import Fix, Gate
 from gatebook.records import RunRecord
+
+if TYPE_CHECKING:
+    from gatebook.project_config import ProjectConfig
+    from gatebook.store.base import Store
 
 
 @dataclass
@@ -44,14 +48,15 @@ class Judged:
         return {"id": self.run.id, "name": self.run.name, "status": self.run.status.value}
 
 
-def judge_run(store: Any, pconf: Any, run: RunRecord, gate_names: Sequence[str], baseline: str | None) -> Judged:
+def judge_run(store: Store, pconf: ProjectConfig, run: RunRecord, gate_names: Sequence[str],
+              baseline: str | None) -> Judged:
     """``run`` judged by the named gates (all when none) against their baselines."""
     gating = prepare_gates(store, pconf, gate_names, baseline)
     series = load_series(store, run.id)
     return Judged(run, gating.judge(series, finished=run.status.is_terminal), gating, series)
 
 
-def gate_run(store: Any, pconf: Any, ref: str, gate_names: Sequence[str], baseline: str | None) -> Judged:
+def gate_run(store: Store, pconf: ProjectConfig, ref: str, gate_names: Sequence[str], baseline: str | None) -> Judged:
     """`gatebook gate`: the run ``ref`` names, judged; advice for each FAILed gate that has a playbook."""
     from gatebook.liveness import resolve_current
 
@@ -87,7 +92,7 @@ class Triage:
         return nxt, nxt.next_fix
 
 
-def triage_run(store: Any, pconf: Any, ref: str, gate_names: Sequence[str], baseline: str | None) -> Triage:
+def triage_run(store: Store, pconf: ProjectConfig, ref: str, gate_names: Sequence[str], baseline: str | None) -> Triage:
     """`gatebook triage`: judge the run ``ref`` names with the gates it was started with (or
     ``gate_names``), and advise on each gate that failed, errored or stopped it."""
     from gatebook.liveness import resolve_current
@@ -159,7 +164,7 @@ def run_fix(launch: FixLaunch) -> Any:
     return run_wrapped(launch.options)
 
 
-def plan_all_fixes(store: Any, pconf: Any, triage: Triage, *, store_url: str, root: Path | None,
+def plan_all_fixes(store: Store, pconf: ProjectConfig, triage: Triage, *, store_url: str, root: Path | None,
                    parallel: int) -> Any:
     """Every untried fix of the first failed gate's playbook that has one left, as one sweep
     (:func:`gatebook.sweep.fixes.plan_fixes`) ranked against RUN."""

@@ -28,6 +28,8 @@ from gatebook.report.blocks import Bullets, Details, Heading, Image, Inline, Par
 from gatebook.report.blocks import tier_span as _tier
 
 if TYPE_CHECKING:
+    from gatebook.gates.evaluate import GateResult
+    from gatebook.gates.setup import Gating
     from gatebook.project_config import ProjectConfig
     from gatebook.store.base import Store
 
@@ -42,7 +44,7 @@ MAX_DIFF_PARAMS = 16
 
 
 def setup_gates(store: Store, pconf: ProjectConfig, names: Sequence[str],
-                baseline_ref: str | None) -> tuple[Any, list[str]]:
+                baseline_ref: str | None) -> tuple[Gating | None, list[str]]:
     """``prepare_gates`` for reports and plots, and the gates left out with why.
 
     Named gates are strict (as ``gatebook gate``: a gate that needs a baseline and has
@@ -337,7 +339,7 @@ def _provenance_table(doc: Mapping[str, Any]) -> Table:
     return Table(["", ""], rows, css="kv")
 
 
-def _verdict_table(results: Sequence[Any], gating: Any) -> Table:
+def _verdict_table(results: Sequence[GateResult], gating: Gating) -> Table:
     rows: list[list[Inline]] = []
     for gate, gate_result in zip(gating.gates, results, strict=False):
         base = gating.baseline_runs.get(gate.name) if gate.uses_baseline else None

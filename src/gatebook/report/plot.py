@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping, Sequence, Un
 from gatebook.errors import MissingExtraError
 
 if TYPE_CHECKING:
+    from gatebook.gates.spec import Gate
     from gatebook.store.base import Store
 
 WIDTH_IN = 9.0
@@ -123,7 +124,7 @@ def run_labels(runs: Sequence[Any]) -> dict[str, str]:
     return out
 
 
-def build_charts(store: Store, runs: Sequence[Any], metrics: Sequence[str], *, gates: Sequence[Any] = (),
+def build_charts(store: Store, runs: Sequence[Any], metrics: Sequence[str], *, gates: Sequence[Gate] = (),
                  baseline: Any | None = None, gate_baselines: Mapping[str, Any] | None = None,
                  direction_of: Callable[[str], Any] = lambda k: None,
                  labels: Mapping[str, str] | None = None) -> list[Chart]:
@@ -164,7 +165,7 @@ def build_charts(store: Store, runs: Sequence[Any], metrics: Sequence[str], *, g
     return charts
 
 
-def gate_thresholds(gates: Sequence[Any], metric: str, *, baselines: Mapping[str, Any] | None = None,
+def gate_thresholds(gates: Sequence[Gate], metric: str, *, baselines: Mapping[str, Any] | None = None,
                     direction_of: Callable[[str], Any] = lambda k: None,
                     epoch_points: Sequence[tuple[Any, ...]] | None = None) -> tuple[list[Threshold], list[str]]:
     """The thresholds of the checks on ``metric`` (pass and marginal bands; both bounds of

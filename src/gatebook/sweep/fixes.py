@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from gatebook.records import RunRecord
 
 if TYPE_CHECKING:
+    from gatebook.gates.spec import Gate
     from gatebook.project_config import ProjectConfig
     from gatebook.store.base import Store
 
@@ -44,7 +45,7 @@ class FixSweep:
 
 
 def plan_fixes(store: Store, pconf: ProjectConfig, run: RunRecord, fixes: Sequence[Any], argv: Sequence[str], *,
-               gates: Sequence[Any], store_url: str, out_dir: Path, parallel: int = 1) -> Any:
+               gates: Sequence[Gate], store_url: str, out_dir: Path, parallel: int = 1) -> Any:
     """The sweep that runs ``fixes`` (untried ones of a playbook) on ``run``'s command."""
     from gatebook.gates.playbook import apply_fix, slug
     from gatebook.sweep.plan import Plan, Trial, TrialState, latest_by_trial, resume, sweep_runs

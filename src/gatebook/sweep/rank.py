@@ -14,11 +14,12 @@ from gatebook.render.text import iso
 from gatebook.sweep.plan import Plan, TrialState, fingerprint_of
 
 if TYPE_CHECKING:
+    from gatebook.gates.spec import Gate
     from gatebook.project_config import ProjectConfig
     from gatebook.store.base import Store
 
 
-def sweep_metrics(objective: str | None, gates: Sequence[Any]) -> list[str]:
+def sweep_metrics(objective: str | None, gates: Sequence[Gate]) -> list[str]:
     from gatebook.gates.checks import metrics_of
 
     keys = [objective] if objective else []
@@ -30,7 +31,7 @@ def sweep_metrics(objective: str | None, gates: Sequence[Any]) -> list[str]:
     return keys
 
 
-def ranking(store: Store, runs: Sequence[RunRecord], *, objective: str | None, gates: Sequence[Any],
+def ranking(store: Store, runs: Sequence[RunRecord], *, objective: str | None, gates: Sequence[Gate],
             baseline: RunRecord | None, pconf: ProjectConfig, metrics: Sequence[str] | None = None,
             sort: str | None = None) -> Any:
     """The sweep's ranked comparison (``gatebook compare``'s model), or None without runs."""
