@@ -88,3 +88,22 @@ def test_only_the_cli_and_the_render_layer_draw_on_a_terminal() -> None:
                  if p.relative_to(SRC).parts[0] not in ("cli", "render")
                  for name in sorted(imports_of(p)) if any(_under(name, lib) for lib in TERMINAL)]
     assert offenders == []
+
+
+MAX_LINES = 450
+"""Modules hold one concept each (100-400 lines is the aim); past this, split along the seams."""
+
+
+def test_every_module_says_its_one_job_and_stays_small() -> None:
+    undocumented, large = [], []
+    for p in modules():
+        if "migrations" in p.parts:
+            continue
+        text = p.read_text(encoding="utf-8")
+        doc = ast.get_docstring(ast.parse(text, str(p)))
+        if not doc or not doc.strip().splitlines()[0].strip():
+            undocumented.append(str(p.relative_to(SRC)))
+        if len(text.splitlines()) > MAX_LINES:
+            large.append(f"{p.relative_to(SRC)}: {len(text.splitlines())} lines")
+    assert undocumented == []
+    assert large == []

@@ -1,0 +1,1 @@
+"""Test helpers shipped with gatebook: a throw-away PostgreSQL server and the store contract suite."""
