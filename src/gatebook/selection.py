@@ -35,22 +35,46 @@ def select_runs(store: Store, refs: Sequence[str] = (), *, tags: Sequence[str] =
 
     for ref in refs:
         if any(ch in ref for ch in GLOB_CHARS):
-            matches = store.list_runs(RunQuery(name_glob=ref, sort="created"), full=full)  # type: ignore[call-arg]
+            matches = store.list_runs(RunQuery(name_glob=ref, sort="created"), full=full)
             if not matches:
                 raise NotFoundError(f"no run name matches {ref!r}", hint="see `gatebook ls` for run names")
             add(matches)
         else:
             add([store.resolve_run(ref)])
     if tags or group:
-        matches = store.list_runs(RunQuery(tags=tuple(tags), group=group, sort="created"), full=full)  # type: ignore[call-arg]
+        matches = store.list_runs(RunQuery(tags=tuple(tags), group=group, sort="created"), full=full)
         if not matches:
             what = " and ".join(([f"tag {', '.join(tags)}"] if tags else []) + ([f"group {group}"] if group else []))
             raise NotFoundError(f"no run has {what}", hint="see `gatebook ls --tag T --group G`")
         add(matches)
     if last is not None:
         if not (refs or tags or group):
-            add(list(reversed(store.list_runs(RunQuery(sort="-created", limit=last), full=full))))  # type: ignore[call-arg]
+            add(list(reversed(store.list_runs(RunQuery(sort="-created", limit=last), full=full))))
         picked = sorted(picked, key=lambda r: (r.created_at, r.id))[-last:]
     if not picked:
         raise UsageError("no runs selected", hint="give run ids or names, a name glob, --tag, --group or --last N")
     return picked
+
+
+def select_timeline(store: Store, refs: Sequence[str] = (), *, tags: Sequence[str] = (), group: str | None = None,
+                    last: int | None = None, since: float | None = None, since_text: str | None = None
+                    ) -> list[RunRecord]:
+    """Runs oldest first, as the change log lists them: those ``refs`` / ``tags`` / ``group`` select
+    (else the whole ledger), started at or after ``since``, the newest ``last`` of them; lost ones
+    marked. Nothing left is a UsageError naming ``since_text`` when it was given."""
+    from gatebook.liveness import current
+
+    if refs or tags or group:
+        picked = select_runs(store, refs, tags=tags, group=group)
+        if since is not None:
+            picked = [r for r in picked if r.created_at >= since]
+    else:  # the whole ledger (the newest N of it with --last)
+        picked = store.list_runs(RunQuery(since=since, sort="-created", limit=last or 0), full=True)
+    picked = sorted(picked, key=lambda r: (r.created_at, r.id))
+    if last is not None:
+        picked = picked[-last:]
+    if not picked:
+        if since_text:
+            raise UsageError(f"no selected run started since {since_text}", hint="see `gatebook ls`")
+        raise UsageError("no runs yet", hint="record one with `gatebook run -- CMD`")
+    return current(store, picked)

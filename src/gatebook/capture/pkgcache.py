@@ -30,6 +30,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from gatebook.files import write_atomic
+
 _VERSION = 2
 _ENV_KEYS = ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE", "VIRTUAL_ENV")
 _memory: dict[str, dict[str, Any]] = {}
@@ -125,9 +127,7 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _save(path: Path, entry: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(entry))
     except OSError:
         pass
 

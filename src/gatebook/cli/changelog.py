@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,7 +20,7 @@ from gatebook.cli.common import (
 from gatebook.errors import UsageError
 
 if TYPE_CHECKING:
-    from gatebook.store.base import Store
+    pass
 
 
 @click.command("changelog")
@@ -54,7 +53,9 @@ def changelog_cmd(runs: tuple[str, ...], since: str | None, tags: tuple[str, ...
     if last is not None and last < 1:
         raise UsageError(f"--last {last}: give a positive number of runs")
     with open_ledger() as store:
-        records = _select(store, runs, tags, group, last, since_ts, since)
+        from gatebook.selection import select_timeline
+
+        records = select_timeline(store, runs, tags=tags, group=group, last=last, since=since_ts, since_text=since)
         pconf = project_config()
         log = load(store, records, metrics=list(metrics), primary=list(pconf.metrics.primary),
                    direction_of=pconf.metrics.direction, stat=stat)
@@ -76,61 +77,14 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
-def _select(store: Store, refs: tuple[str, ...], tags: tuple[str, ...], group: str | None, last: int | None,
-            since_ts: float | None, since_text: str | None) -> list[Any]:
-    from gatebook.store.base import RunQuery
-
-    if refs or tags or group:
-        from gatebook.selection import select_runs
-
-        picked = select_runs(store, refs, tags=tags, group=group)
-        if since_ts is not None:
-            picked = [r for r in picked if r.created_at >= since_ts]
-    else:  # the whole ledger (the newest N of it with --last)
-        picked = store.list_runs(RunQuery(since=since_ts, sort="-created", limit=last or 0), full=True)
-    picked = sorted(picked, key=lambda r: (r.created_at, r.id))
-    if last is not None:
-        picked = picked[-last:]
-    if not picked:
-        if since_text:
-            raise UsageError(f"no selected run started since {since_text}", hint="see `gatebook ls`")
-        raise UsageError("no runs yet", hint="record one with `gatebook run -- CMD`")
-    from gatebook.liveness import current
-
-    return current(store, picked)
-
-
 def _write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory, renamed
-    over it: readers never see half a file. Errors are one line (exit 2)."""
-    import tempfile
+    """Write the change log whole or not at all (gatebook.files); errors are one line (exit 2)."""
+    from gatebook.files import write_atomic
 
     if path.is_dir():
         raise UsageError(f"--out {path}: is a directory", hint="give a file name, e.g. CHANGELOG.md")
-    directory = path.parent if str(path.parent) else Path(".")
-    tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        if path.exists():
-            try:
-                os.chmod(tmp_name, path.stat().st_mode & 0o7777)
-            except OSError:
-                pass
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, path)
-        tmp_name = None
+        return write_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
                          hint="check the directory exists and is writable") from None
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-    return path

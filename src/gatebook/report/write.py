@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gatebook.errors import UsageError
+from gatebook.files import write_atomic
 from gatebook.report.blocks import Report
 
 REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -63,9 +64,7 @@ def write_report(report: Report, out: Path) -> dict[str, Any]:
                     target.write_bytes(img.png)
                     images.append(str(target.resolve()))
             text = render_markdown(report, image_dir)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        write_atomic(out, text)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     return {"file": str(out.resolve()), "format": fmt, "images": images}
