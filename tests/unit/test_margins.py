@@ -166,7 +166,7 @@ def test_ambiguous_forms_are_refused_in_one_line_naming_the_form_to_use(text: st
 
 def test_the_threshold_drawn_on_a_chart_is_the_resolved_number() -> None:
     from gatebook.gates.setup import BaselineData
-    from gatebook.report.plot import gate_thresholds
+    from gatebook.report.charts import gate_thresholds
 
     gates = [Gate("deploy", (parse_check("latency_ms <= baseline + 10%"),))]
     base = BaselineData(label="DIRECT", series={"latency_ms": [(1, 200.0)]})

@@ -16,18 +16,18 @@ from gatebook.gates.setup import BaselineData
 from gatebook.gates.spec import GateSpec
 from gatebook.report import build, write
 from gatebook.report.blocks import Bullets, Details, Heading, Image, Para, Report, Span, Table
-from gatebook.report.html import render_html
-from gatebook.report.markdown import render_markdown
-from gatebook.report.plot import (
+from gatebook.report.charts import (
     Chart,
     Curve,
     Threshold,
-    choose_scale,
     gate_thresholds,
     run_labels,
     slug,
     unique_slugs,
 )
+from gatebook.report.html import render_html
+from gatebook.report.markdown import render_markdown
+from gatebook.report.plot import choose_scale
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -122,7 +122,7 @@ def test_baseline_thresholds_need_a_baseline() -> None:
 
 
 def test_at_epoch_follows_an_epoch_axis() -> None:
-    from gatebook.report.plot import _at_step
+    from gatebook.report.charts import _at_step
 
     at = SimpleNamespace(unit="epoch", n=2)
     assert _at_step(at, None) == 2

@@ -84,7 +84,8 @@ def _plot_paths(out: str | None, metrics: Sequence[str]) -> dict[str, tuple[Path
     ending with /): ``DIR/plot-<metric>.png``. --out FILE.png|.svg|.pdf: that file for one
     metric; ``FILE-<metric>.png`` for each of several.
     """
-    from gatebook.report.plot import FORMATS, unique_slugs
+    from gatebook.report.charts import unique_slugs
+    from gatebook.report.plot import FORMATS
 
     slugs = unique_slugs(metrics)
     if out is None or out.endswith(("/", os.sep)) or Path(out).expanduser().is_dir():
@@ -148,7 +149,8 @@ def plot_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], gates: tuple[str, 
     (pip install 'gatebook[plot]').
     """
     from gatebook.report.build import setup_gates
-    from gatebook.report.plot import build_charts, require_matplotlib, run_labels
+    from gatebook.report.charts import build_charts, run_labels
+    from gatebook.report.plot import require_matplotlib
 
     require_matplotlib()
     pconf = project_config()

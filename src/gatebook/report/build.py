@@ -11,7 +11,8 @@ What a report holds (docs/reports.md):
    (``gatebook.analysis.compare``: last values, deltas vs the baseline, best in bold, one
    verdict column per gate), then the params that differ between the runs;
 2. the curves: one chart per metric with every run (and the baseline) on it and the gates'
-   thresholds (``gatebook.report.plot``); metrics: ``--metric``, else ``metrics.primary``
+   thresholds (``gatebook.report.charts``, drawn by ``gatebook.report.plot``); metrics:
+   ``--metric``, else ``metrics.primary``
    and the gates' metrics, else the metrics the runs share (at most :data:`MAX_CHARTS`);
 3. per run: provenance (command, git, python, host, times, status and reason), the gate
    verdict table with the playbook's advice, params, notes, and the gate / stop history.
@@ -88,7 +89,8 @@ def build_report(store: Store, runs: Sequence[Any], *, pconf: ProjectConfig, bas
     from gatebook.gates.evaluate import Tier
     from gatebook.gates.setup import advice_for, load_series
     from gatebook.render.text import iso
-    from gatebook.report.plot import build_charts, render_png, run_labels, unique_slugs
+    from gatebook.report.charts import build_charts, run_labels, unique_slugs
+    from gatebook.report.plot import render_png
 
     runs = list(runs)
     gating, skipped_gates = setup_gates(store, pconf, gates, baseline.id if baseline is not None else None)
