@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gatebook.errors import ConfigError
+from gatebook.placeholders import MissingParams
 from gatebook.preflight import (
-    MissingParams,
     check_command,
     check_free_disk,
     check_git_clean,
@@ -21,6 +21,7 @@ from gatebook.preflight import (
     check_path_exists,
     command_values,
     fill,
+    fill_command,
     placeholders,
     run_preflight,
     visible_gpus,
@@ -45,6 +46,19 @@ def test_placeholders_and_fill() -> None:
     with pytest.raises(MissingParams) as info:
         fill("{a}/{b}/{a}/{c}", {"b": "x"})
     assert info.value.names == ["a", "c"]
+
+
+def test_malformed_braces_stay_text_and_every_missing_name_is_named() -> None:
+    """Preflight templates parse leniently: a brace that starts no {param} is text, never an error."""
+    for template in ("{}", "{a b}", "{1x}", "lone } and { here", "{a", "a}", '{"a": 1}', "{-x}"):
+        assert fill(template, {}) == template
+    assert fill("{{a}", {"a": "A"}) == "{a}"  # "{{" is a literal brace, then text
+    assert fill("{a{b}", {"b": "B"}) == "{aB"
+    assert placeholders("{a{b} {}") == ["b"]
+    assert fill_command("python -c 'print({})' {x} {{y}}", {"x": "1"}) == ["python", "-c", "print({})", "1", "{y}"]
+    with pytest.raises(MissingParams) as info:
+        fill_command("run {a} --b {b-c} {a}", {})
+    assert info.value.names == ["a", "b-c"]  # every word's missing names, not only the first word's
 
 
 def test_command_values_keep_the_text_as_typed(tmp_path: Path) -> None:
@@ -203,6 +217,14 @@ def test_run_preflight_runs_every_check_in_order(tmp_path: Path) -> None:
     doc = report.to_dict()
     assert set(doc) == {"verdict", "ok", "checks"}
     assert set(doc["checks"][0]) == {"name", "kind", "result", "detail", "seconds"}
+
+    expect_braces = "import sys; sys.exit(sys.argv[1:] != ['{}', '}', '{a b}'])"
+    malformed = run_preflight([PreflightCheck(command=f'{PY} -c "{expect_braces}" {{}} }} "{{a b}}"'),
+                               PreflightCheck(path_exists="ckpts/{bad name}"),
+                               PreflightCheck(free_disk_gb=0.0001, path="{ckpt")], argv=["t.py"], cwd=tmp_path)
+    assert [(c.result, c.detail) for c in malformed.checks][:2] == [
+        ("PASS", "exit 0"), ("FAIL", f"{tmp_path / 'ckpts' / '{bad name}'} does not exist")]
+    assert malformed.checks[2].passed and "{ckpt" in malformed.checks[2].detail
 
     no_command = run_preflight(checks[:1], argv=None, cwd=tmp_path)
     assert no_command.checks[0].detail == "no value for {ckpt}: no command was given to take --ckpt VALUE from"

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from gatebook.errors import NotFoundError, UsageError
+from gatebook.placeholders import Slot
+from gatebook.placeholders import parse as parse_token
 from gatebook.records import RunRecord, RunStatus
 from gatebook.sweep.plan import (
     Trial,
@@ -26,7 +28,7 @@ from gatebook.sweep.plan import (
     trial_tag,
 )
 from gatebook.sweep.space import SweepProblem
-from gatebook.sweep.template import Slot, fill, parse_token, placeholders, split_command
+from gatebook.sweep.template import fill, placeholders, split_command, token_doc
 
 # -- the command template -------------------------------------------------------------------------
 
@@ -50,6 +52,13 @@ def test_template_errors_name_the_word(command: Any, loc: tuple[Any, ...], messa
     with pytest.raises(SweepProblem, match=message) as info:
         split_command(command)
     assert info.value.loc == loc
+
+
+def test_token_doc_is_the_data_a_fingerprint_hashes() -> None:
+    """Resume finds earlier runs by fingerprint: the template's data must not change shape."""
+    tokens = split_command('python t.py --lr={lr} "run {name}" {{x}} {a}{b} ""')
+    assert token_doc(tokens) == [["python"], ["t.py"], ["--lr=", {"slot": "lr"}], ["run ", {"slot": "name"}], ["{x}"],
+                                 [{"slot": "a"}, {"slot": "b"}], [""]]
 
 
 def test_parse_token_without_slots() -> None:

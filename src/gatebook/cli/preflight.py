@@ -1,50 +1,20 @@
-"""`gatebook preflight` (and what `gatebook run --preflight` uses)."""
+"""`gatebook preflight` and `gatebook run --preflight`: parse the command line, render the report."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 import click
 
 from gatebook.cli.common import console, emit_json, json_option
-from gatebook.errors import ConfigError
+from gatebook.preflight import PreflightReport, check_command_line, report_doc
 
 
-def load_checks() -> tuple[list[Any], str | None]:
-    """The project's ``preflight:`` checks and the file they come from.
-
-    The project is found as for every command (``GATEBOOK_DIR``, else walking up from the
-    cwd to a ``.gatebook/`` or ``gatebook.yaml``); no ledger is needed. Raises ConfigError
-    (exit 2) when there is no check to run or the config is malformed.
-    """
-    from gatebook import project
-    from gatebook.project_config import load_project_config
-    from gatebook.settings import GATEBOOK_DIR
-
-    start = Path(GATEBOOK_DIR.get()) if GATEBOOK_DIR.get() else None
-    root = project.find_root(start)
-    pconf = load_project_config(root)
-    if not pconf.preflight:
-        where = f"{pconf.source} has no preflight: section" if pconf.source else \
-            "no gatebook.yaml here or in any parent directory"
-        raise ConfigError(f"no preflight checks to run: {where}",
-                          hint='add e.g. `preflight: [{git_clean: true}, {free_disk_gb: 20}]` to gatebook.yaml')
-    return list(pconf.preflight), pconf.source
-
-
-def check_command_line(argv: Sequence[str] | None, config_file: str | None = None) -> tuple[Any, str | None]:
-    """Run the project's checks for ``argv`` in the cwd: (PreflightReport, source)."""
-    from gatebook.preflight import run_preflight
-
-    checks, source = load_checks()
-    return run_preflight(checks, argv=list(argv) if argv else None, config_file=config_file), source
-
-
-def print_report(report: Any, argv: Sequence[str] | None, source: str | None, *, stderr: bool = False) -> None:
+def print_report(report: PreflightReport, argv: Sequence[str] | None, source: str | None, *,
+                 stderr: bool = False) -> None:
+    """The checks as a table (each one's PASS / FAIL and detail) and the verdict."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -70,13 +40,8 @@ def print_report(report: Any, argv: Sequence[str] | None, source: str | None, *,
                   + escape(", ".join(c.name for c in failed)) + ")")
 
 
-def report_doc(report: Any, argv: Sequence[str] | None, source: str | None) -> dict[str, Any]:
-    doc = report.to_dict()
-    doc.update(command=list(argv) if argv else None, cwd=os.getcwd(), source=source)
-    return doc
-
-
-def preflight_for_run(argv: Sequence[str], config_file: str | None, *, as_json: bool) -> tuple[Any, dict[str, Any]]:
+def preflight_for_run(argv: Sequence[str], config_file: str | None, *,
+                      as_json: bool) -> tuple[PreflightReport, dict[str, Any]]:
     """For `gatebook run --preflight`: run the checks; on FAIL print the table to stderr
     (not with --json); on PASS say so in one line. Returns (report, JSON document)."""
     report, source = check_command_line(argv, config_file)

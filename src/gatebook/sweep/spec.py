@@ -54,6 +54,7 @@ from pydantic import (
 
 from gatebook.config_io import MISSING, dotted_get, parse_yaml, write_config_copy, yaml_line
 from gatebook.errors import ConfigError
+from gatebook.placeholders import PARAM
 from gatebook.project_config import _short
 from gatebook.sweep.plan import Trial, expand_trials, parse_gpus
 from gatebook.sweep.space import (
@@ -66,7 +67,7 @@ from gatebook.sweep.space import (
     list_item,
     param_sets,
 )
-from gatebook.sweep.template import PARAM, Token, fill, placeholders, split_command, token_doc
+from gatebook.sweep.template import Token, fill, placeholders, split_command, token_doc
 
 __all__ = ["SweepSpec", "load_sweep", "parse_sweep", "validate_gates", "write_trial_config"]
 
