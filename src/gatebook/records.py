@@ -1,6 +1,6 @@
 """Frozen records returned by the store, and the enums shared across gatebook.
 
-These are plain data: the live handle training code holds is :class:`gatebook.api.Run`.
+These are plain data: the live handle training code holds is :class:`gatebook.run_handle.Run`.
 """
 
 from __future__ import annotations

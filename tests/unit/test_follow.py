@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatebook.capture.follow import STALE_POLLS, FileFollower, sniff_format
-from gatebook.capture.watch import GlobFollower, check_watch, watch_follower
 from gatebook.errors import UsageError
+from gatebook.ingest.follow import STALE_POLLS, FileFollower, sniff_format
 from gatebook.ingest.stdout import Point
+from gatebook.ingest.watch import GlobFollower, check_watch, watch_follower
 
 
 def norm(points: list[Point]) -> list[tuple[str, int | None, Any]]:

@@ -1,10 +1,10 @@
-"""``gatebook attach``: adopt a process started without gatebook and record it as a run.
+"""``gatebook attach``: adopt a process started without gatebook and supervise it as a run.
 
-The loop is ``gatebook run``'s (:mod:`gatebook.capture.wrapper`) without a child of our
-own: validate everything first (the pid, the gates, the baseline, the ledger); read what
-can be read of the process (command line, cwd, start time, environment, via psutil);
-create the run (``source="attach"``, owned by the process's pid and start time, created
-at the process's start); then every flush interval poll the followed files (those last
+The loop is ``gatebook run``'s (:mod:`gatebook.capture.supervise`) with an adopted process
+as its target (:class:`AdoptedTarget`): validate everything first (the pid, the gates, the
+baseline, the ledger); read what can be read of the process (command line, cwd, start
+time, environment, via psutil); create the run (``source="attach"``, owned by the process's
+pid and start time, created at the process's start); then every flush interval poll the followed files (those last
 written before the process started are an earlier run's: skipped), write their
 points, the log's new lines (as ``stdout`` output) and a heartbeat, and judge the live
 gates. A stop decision (a gate with ``on_fail: stop`` and ``--allow-stop``, or
@@ -26,21 +26,16 @@ The end:
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
+from gatebook.capture.supervise import SuperviseResult
 from gatebook.errors import UsageError
 from gatebook.records import RunStatus
-
-if TYPE_CHECKING:
-    from gatebook.capture.redact import RedactedArgv
 
 ENDED_REASON = "process ended (exit code unknown: not started by gatebook)"
 STALE_MARGIN = 1.0
@@ -79,16 +74,6 @@ class ProcessInfo:
     environ: dict[str, str] | None
     leads_group: bool
     unreadable: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AttachResult:
-    """How an attached run ended (``result.exit_code`` is 0: the process's is unknown)."""
-
-    result: Any  # gatebook.capture.wrapper.WrapResult
-    pid: int
-    command_exit: int  # what `gatebook attach` exits with
-    detached: bool = False
 
 
 # -- the process -------------------------------------------------------------------------------
@@ -163,22 +148,47 @@ def _alive(proc: Any) -> bool:
         return True
 
 
-class _Stopper:
-    """SIGTERM to the process's group (or the pid alone), SIGKILL after ``grace`` seconds."""
+class AdoptedTarget:
+    """The adopted process, as :func:`~gatebook.capture.supervise.supervise`'s target: stopped
+    by SIGTERM to its group (or the pid alone), SIGKILL after ``grace`` seconds if the same
+    process still runs; a signal to gatebook detaches from it (:meth:`signal`)."""
 
-    def __init__(self, proc: Any, info: ProcessInfo, grace: float, say: Any) -> None:
+    exit_known = False
+
+    def __init__(self, proc: Any, info: ProcessInfo, grace: float, allow_stop: bool,
+                 say: Callable[[str], None]) -> None:
         self.proc = proc
         self.info = info
+        self.pid = info.pid
         self.grace = grace
+        self.allow_stop = allow_stop
         self.say = say
         self.kill_at: float | None = None
         self.errors: list[str] = []
+        self.detached: int | None = None
 
     @property
-    def target(self) -> str:
+    def what(self) -> str:
         return f"process group {self.info.pid}" if self.info.leads_group else f"pid {self.info.pid}"
 
-    def start(self) -> None:
+    def signal(self, signum: int) -> None:
+        """Ctrl-C / SIGTERM / SIGHUP to gatebook: detach (the process is not signalled)."""
+        if self.detached is None:
+            self.detached = signum
+
+    def exited(self) -> bool:
+        return not _alive(self.proc)
+
+    def done(self) -> bool:
+        return self.detached is not None or self.exited()
+
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def interrupt(self, signum: int) -> bool:
+        return False  # not ours to interrupt as a Ctrl-C would: stopped instead
+
+    def stop(self) -> None:
         if self._send(signal.SIGTERM):
             self.kill_at = time.monotonic() + self.grace
 
@@ -186,8 +196,16 @@ class _Stopper:
         if self.kill_at is not None and time.monotonic() >= self.kill_at:
             self.kill_at = None
             if _alive(self.proc):
-                self.say(f"{self.target} still runs {self.grace:g} s after SIGTERM: SIGKILL")
+                self.say(f"{self.what} still runs {self.grace:g} s after SIGTERM: SIGKILL")
                 self._send(signal.SIGKILL)
+
+    def finish(self, why: str | None) -> tuple[int, RunStatus, str | None]:
+        if self.detached is not None:
+            return 0, RunStatus.INTERRUPTED, f"gatebook attach was interrupted; the process {self.pid} keeps running"
+        return 0, RunStatus.FINISHED, ENDED_REASON
+
+    def abandon(self) -> None:
+        pass  # not ours: it runs on as it did before gatebook came
 
     def _send(self, sig: int) -> bool:
         if not _alive(self.proc):  # ended, or its pid now belongs to another process
@@ -200,7 +218,7 @@ class _Stopper:
         except ProcessLookupError:
             return False
         except OSError as exc:
-            message = f"cannot send {signal.Signals(sig).name} to {self.target}: {exc.strerror or exc}"
+            message = f"cannot send {signal.Signals(sig).name} to {self.what}: {exc.strerror or exc}"
             self.errors.append(message)
             self.say(message)
             return False
@@ -210,7 +228,7 @@ class _Stopper:
 class _LogText:
     """New complete lines of the log file, stored as the run's ``stdout`` output.
 
-    Like :class:`~gatebook.capture.follow.FileFollower` with ``since``: a log last written
+    Like :class:`~gatebook.ingest.follow.FileFollower` with ``since``: a log last written
     before ``since`` (the process's start) holds an earlier run's lines, which are skipped.
     """
 
@@ -243,17 +261,15 @@ class _LogText:
         self.offset += len(data)
         return data.decode("utf-8", "replace")
 
-
-class _NoParse:
-    """The collector's parser for log text: the log's points come from its follower."""
-
-    errors: list[str] = []
-
-    def feed(self, text: str) -> list[Any]:
-        return []
-
-    def close(self) -> list[Any]:
-        return []
+    def pump(self, collector: Any, final: bool) -> None:
+        """New lines to the run's ``stdout`` output; a big log is caught up over several polls
+        (all of it when ``final``)."""
+        text = self.read(final)
+        while text:
+            collector.on_output("stdout", text)
+            if not final:
+                break
+            text = self.read(final)
 
 
 # -- attach ------------------------------------------------------------------------------------
@@ -266,14 +282,17 @@ def _resolve(path: str, base: str | None) -> Path:
     return p
 
 
-def attach(opts: AttachOptions) -> AttachResult:
+def attach(opts: AttachOptions) -> SuperviseResult:
     """Adopt process ``opts.pid`` as a recorded run; return when it ends (or we detach)."""
     from gatebook import project
-    from gatebook.capture.follow import FileFollower
     from gatebook.capture.params import params_from_argv
+    from gatebook.capture.process import on_signals, restore_signals
     from gatebook.capture.recorder import make_record
     from gatebook.capture.redact import redact_argv
-    from gatebook.capture.watch import is_glob, watch_follower
+    from gatebook.capture.supervise import Plan, sayer, supervise
+    from gatebook.ingest.collector import Collector
+    from gatebook.ingest.follow import FileFollower
+    from gatebook.ingest.watch import is_glob, watch_follower
     from gatebook.project_config import load_project_config
     from gatebook.settings import load_settings, output_limit
     from gatebook.store import open_store
@@ -320,180 +339,36 @@ def attach(opts: AttachOptions) -> AttachResult:
                              created_at=info.create_time)
         if record.pid_start is None:  # the process ended between the checks
             raise UsageError(f"process {pid} has already ended", hint="attach to a running process")
-        interrupted: list[int] = []
-        previous = _detach_on_signals(interrupted)
-        try:
-            return _follow(opts, proc, info, store, record, settings, gating, followers, log, watch,
-                           interrupted, safe, params=params_from_argv(safe.argv),
-                           output_limit=output_limit(pconf.output.limit))
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    finally:
+    except BaseException:
         store.close()
-
-
-def _detach_on_signals(interrupted: list[int]) -> dict[int, Any]:
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is not threading.main_thread():
-        return previous
-
-    def handler(signum: int, _frame: Any) -> None:
-        interrupted.append(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, handler)
-    return previous
-
-
-def _follow(opts: AttachOptions, proc: Any, info: ProcessInfo, store: Any, record: Any, settings: Any,
-            gating: Any, followers: list[Any], log: Path | None, watch: list[Path], interrupted: list[int],
-            safe: RedactedArgv, *, params: dict[str, Any], output_limit: int | None = None) -> AttachResult:
-    from gatebook.capture.argv import config_file_artifacts
-    from gatebook.capture.recorder import provenance_batch
-    from gatebook.capture.wrapper import WrapResult, _Collector, _sayer, direction_of, judge_live
-    from gatebook.gates.live import LiveGates
-    from gatebook.store.base import WriteBatch
-
-    pid = info.pid
-    say = _sayer(opts.echo)
-    run_id = store.create_run(record)  # another id when this one was taken meanwhile
-    supervised = {"gates": [g.name for g in gating.gates] if gating else [], "watch": [str(p) for p in watch],
-                  "log": str(log) if log else None, "baseline": gating.baseline_id if gating else None,
-                  "config_file": None, "attached_pid": pid}
-    store.update_run(run_id, provenance={"gatebook": supervised})
-    first = WriteBatch(params=[(run_id, "argv", params)] if params else [],
-                       artifacts=config_file_artifacts(run_id, safe.argv, info.cwd) if info.cwd else [])
-    if first:
-        store.write(first)
-    label = opts.name or run_id
-    command = " ".join(safe.argv) or "?"
-    say(f"attached to pid {pid} ({command if len(command) <= 80 else command[:77] + '...'}) as run {label}")
+        raise
     warnings: list[str] = []
     if info.unreadable:
         warnings.append(f"process {pid}: cannot read its {', '.join(info.unreadable)} (access denied)")
-        say(f"warning: {warnings[-1]}")
-
-    prov_result: list[Any] = []
-    prov_cwd = info.cwd or os.getcwd()
     if info.cwd is None:
         warnings.append("the process's cwd is unreadable: provenance (git) taken from gatebook's cwd")
-    prov_command = ([info.exe, *info.command[1:]] if info.exe and info.command else info.command)
+    command = " ".join(safe.argv) or "?"
 
-    def capture() -> None:
-        try:
-            prov_result.append(provenance_batch(store, run_id, prov_cwd, environ=info.environ,
-                                                command=prov_command, secrets=safe.secrets))
-        except Exception as exc:  # best effort; never fatal
-            prov_result.append(exc)
+    def greeting(label: str) -> list[str]:
+        lines = [f"attached to pid {pid} ({command if len(command) <= 80 else command[:77] + '...'}) as run {label}"]
+        return lines + ([f"warning: {warnings[0]}"] if info.unreadable else [])
 
-    prov_thread = threading.Thread(target=capture, name="gatebook-provenance", daemon=True)
-    prov_thread.start()
-
-    collector = _Collector(run_id, {"stdout": _NoParse()}, redact=safe.redact_text(), output_limit=output_limit)
-    log_text = _LogText(log, since=info.create_time - STALE_MARGIN) if log is not None else None
-
-    def gather(final: bool) -> None:
-        for follower in followers:
-            collector.add_points(follower.close() if final else follower.poll())
-        if log_text is not None:
-            text = log_text.read(final)
-            while text:
-                collector.on_output("stdout", text)
-                text = log_text.read(final)
-                if not final:
-                    break  # catch up on a big log over several polls
-
-    stopper = _Stopper(proc, info, opts.stop_grace, say)
-    stopped: list[Any] = []
-    warn_once: dict[str, str] = {}
-
-    def act(decision: Any) -> None:
-        # a gate decides only with --allow-stop (LiveGates); `gatebook stop` is honoured always
-        if stopped:
-            return
-        stopped.append(decision)
-        stopper.start()
-        say(f"stopping {label}: {decision.reason} (SIGTERM to {stopper.target}, "
-            f"SIGKILL after {opts.stop_grace:g} s)")
-
-    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=direction_of(gating),
-                     baselines=gating.baselines if gating else {}, allow_stop=opts.allow_stop, say=say,
-                     run_label=label, on_stop=act)
-
-    next_beat = 0.0
-    while not interrupted:
-        ended = not _alive(proc)
-        now = time.time()
-        beat = now >= next_beat
-        if beat:
-            next_beat = now + settings.heartbeat
-        gather(final=False)
-        collector.flush(store, beat=beat and not ended)
-        if ended:
-            break
-        judge_live(live, act, warn_once)
-        stopper.tick()
-        time.sleep(settings.flush_interval)
-    gather(final=not interrupted)  # detached: a partial last line is still being written
-    collector.close()
-    collector.flush(store, beat=False)
-    prov_thread.join(timeout=30)
-    for item in prov_result:
-        if isinstance(item, Exception):
-            warnings.append(f"provenance not fully captured: {item}")
-        else:
-            store.write(item)
-    for follower in followers:
-        warnings.extend(f"watched file: {e}" for e in follower.errors)
-    warnings.extend(stopper.errors)
-    warnings.extend(warn_once.values())
-
-    ended_at = time.time()
-    if interrupted:
-        status = RunStatus.INTERRUPTED
-        reason = f"gatebook attach was interrupted; the process {pid} keeps running"
-    else:
-        status, reason = RunStatus.FINISHED, ENDED_REASON
-    # a reader may have marked the run lost in the moment between the process's end and now
-    if not store.set_status(run_id, status, reason=reason, ended_at=ended_at,
-                            only_if=(RunStatus.RUNNING, RunStatus.LOST)):
-        store.update_run(run_id, ended_at=ended_at)  # stopped: keep its reason
-    verdict = live.final()
-    advice = None
-    if stopped and stopped[0].gate and gating is not None:
-        from gatebook.gates.setup import advice_for
-
-        advice = advice_for(store, run_id, next(g for g in gating.gates if g.name == stopped[0].gate),
-                            live.series, gating)
-    final = store.get_run(run_id)
-    result = WrapResult(run_id=run_id, status=final.status, exit_code=0, duration=ended_at - info.create_time,
-                        points=collector.total_points, reason=final.reason, warnings=warnings, verdict=verdict,
-                        advice=advice, stopped_by=stopped[0].by if stopped else None)
-    if interrupted:
-        code = 128 + interrupted[0]
-    elif stopped and stopped[0].gate:
-        code = 1
-    else:
-        code = 0
-    return AttachResult(result=result, pid=pid, command_exit=code, detached=bool(interrupted))
-
-
-def print_attach_end(res: AttachResult, *, stream: Any = None) -> None:
-    """``gatebook run``'s end lines, the first saying the exit code is unknown."""
-    from gatebook.capture.wrapper import print_end
-    from gatebook.render.text import duration
-
-    stream = stream or sys.stderr
-    result = res.result
-    how = (f"detached from pid {res.pid}, which keeps running" if res.detached
-           else f"pid {res.pid} ended, exit code unknown")
-    line = (f"gatebook: run {result.run_id} {result.status.value} after {duration(result.duration)} "
-            f"({how}; {result.points} metric points from the log and watched files)")
-    if result.reason and result.status is RunStatus.STOPPED:
-        line += f": {result.reason}"
-    buf = io.StringIO()
-    print_end(result, stream=buf)
-    print(line, file=stream)
-    stream.write("".join(buf.getvalue().splitlines(keepends=True)[1:]))
-    stream.flush()
+    say = sayer(opts.echo)
+    target = AdoptedTarget(proc, info, opts.stop_grace, opts.allow_stop, say)
+    supervised = {"gates": [g.name for g in gating.gates] if gating else [], "watch": [str(p) for p in watch],
+                  "log": str(log) if log else None, "baseline": gating.baseline_id if gating else None,
+                  "config_file": None, "attached_pid": pid}
+    plan = Plan(store_url=proj.store_url, run_id=record.id, store=store, record=record, settings=settings,
+                started=info.create_time, name=opts.name, gating=gating, followers=followers,
+                collector=Collector(record.id, {}, redact=safe.redact_text(),
+                                    output_limit=output_limit(pconf.output.limit)),
+                outputs=[_LogText(log, since=since)] if log is not None else [],
+                supervised=supervised, params=[("argv", params_from_argv(safe.argv))], argv=list(safe.argv),
+                cwd=info.cwd, prov_cwd=info.cwd or os.getcwd(), prov_environ=info.environ,
+                prov_command=[info.exe, *info.command[1:]] if info.exe and info.command else info.command,
+                secrets=safe.secrets, echo=opts.echo, grace=opts.stop_grace, warnings=warnings, greeting=greeting)
+    previous = on_signals(target.signal)
+    try:
+        return supervise(plan, target)  # closes the store
+    finally:
+        restore_signals(previous)

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 _WATCHDOG = r"""
 import os, signal, sys, time
@@ -219,3 +219,19 @@ def _pump(pipe: BinaryIO | None, name: str, sink: BinaryIO | None, on_output: Ou
         pipe.close()
     except OSError:  # pragma: no cover
         pass
+
+
+def on_signals(handler: Callable[[int], None]) -> dict[int, Any]:
+    """Ctrl-C, SIGTERM and SIGHUP to ``handler(signum)`` (main thread only: elsewhere nothing
+    is installed); returns the previous handlers for :func:`restore_signals`."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, lambda signum, _frame: handler(signum))
+    return previous
+
+
+def restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

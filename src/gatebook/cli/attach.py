@@ -57,20 +57,15 @@ def attach_cmd(pid: str, watch: tuple[str, ...], log: str | None, gates: tuple[s
     process PID keeps running") and the process is not signalled. Exits 0, 1 when a gate
     stopped the process, 128+N after detaching on signal N (130 for Ctrl-C).
     """
-    from gatebook.capture.attach import AttachOptions, attach, print_attach_end
+    from gatebook.capture.attach import AttachOptions, attach
+    from gatebook.render.run_end import print_end
 
     opts = AttachOptions(pid=pid, watch=watch, log=log, gates=gates, baseline=baseline, allow_stop=allow_stop,
                          stop_grace=grace, name=name, tags=tags, group=group, store=store_url_flag(),
                          echo=not as_json)
-    res = attach(opts)
-    result = res.result
+    result = attach(opts)
     if as_json:
-        emit_json({"id": result.run_id, "pid": res.pid, "status": result.status.value, "exit_code": None,
-                   "duration": result.duration, "reason": result.reason, "detached": res.detached,
-                   "points": result.points, "warnings": result.warnings,
-                   "verdict": result.verdict.to_dict() if result.verdict is not None else None,
-                   "advice": result.advice.to_dict() if result.advice is not None else None,
-                   "stopped_by": result.stopped_by})
+        emit_json(result.to_dict())
     else:
-        print_attach_end(res)
-    return res.command_exit
+        print_end(result)
+    return result.command_exit

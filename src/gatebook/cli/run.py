@@ -9,7 +9,7 @@ from gatebook.cli.common import emit_json, json_option, store_option, store_url_
 
 def check_watch_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     """``--watch`` values: an empty one, or a glob that cannot be followed, is bad input (exit 2)."""
-    from gatebook.capture.watch import check_watch
+    from gatebook.ingest.watch import check_watch
 
     for item in value:
         check_watch(item)
@@ -69,7 +69,8 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     preflight -- COMMAND`); when one fails the table goes to stderr, the command is not
     started, nothing is recorded and the exit code is 1.
     """
-    from gatebook.capture.wrapper import WrapOptions, print_end, run_wrapped
+    from gatebook.capture.wrapper import WrapOptions, run_wrapped
+    from gatebook.render.run_end import print_end
 
     argv = list(command)
     if argv and argv[0] == "--":
@@ -84,9 +85,9 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
         if not report.ok:
             names = ", ".join(c.name for c in report.failed)
             if as_json:
-                emit_json({"id": None, "status": "not_started", "exit_code": None, "duration": None,
-                           "reason": f"preflight failed: {names}", "points_from_output": 0, "warnings": [],
-                           "verdict": None, "advice": None, "stopped_by": None, "preflight": checked})
+                from gatebook.capture.supervise import SuperviseResult
+
+                emit_json(SuperviseResult.not_started(f"preflight failed: {names}", preflight=checked))
             print(f"gatebook: preflight FAIL ({len(report.failed)} of {len(report.checks)} checks failed): "
                   "the command was not started", file=sys.stderr)
             return 1
@@ -99,6 +100,4 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
         emit_json({**result.to_dict(), "preflight": checked})
     else:
         print_end(result)
-    if result.failed_verdict:
-        return 1  # a run an on_fail: stop gate failed is never a success for scripts
-    return result.exit_code
+    return result.command_exit  # 1 when an on_fail: stop gate failed a clean exit: never a success for scripts

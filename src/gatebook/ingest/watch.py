@@ -24,7 +24,7 @@ symlinked directories not entered by ``**``. Only regular files count. A
 * reads a new file from its start (Lightning's ``version_1`` is a new log), except for the
   ``log_history`` of Hugging Face ``trainer_state.json`` files: a newer checkpoint's file
   repeats the older entries, and only entries past the highest step taken count (one
-  :class:`~gatebook.capture.formats.StepMark` for all the files of the glob);
+  :class:`~gatebook.ingest.formats.StepMark` for all the files of the glob);
 * scans the directories at most once a second (less often when a scan takes long: never
   more than a tenth of the time), and once more at the end; between scans, a poll is one
   ``stat`` of the followed file;
@@ -46,8 +46,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from gatebook.capture.follow import MAX_ERRORS, FileFollower, StepMark, check_options, signature
 from gatebook.errors import UsageError
+from gatebook.ingest.follow import MAX_ERRORS, FileFollower, StepMark, check_options, stamp
 from gatebook.ingest.stdout import DEFAULT_PREFIX, Point
 
 __all__ = ["RESCAN_SECONDS", "Follower", "GlobFollower", "check_watch", "is_glob", "watch_follower"]
@@ -99,7 +99,7 @@ def check_watch(pattern: str) -> None:
 class GlobFollower:
     """Follow the newest file matching ``pattern`` under ``base`` (see the module docstring);
     ``rescan`` is the least time between two scans (0: scan at every poll); the other
-    arguments are :class:`~gatebook.capture.follow.FileFollower`'s."""
+    arguments are :class:`~gatebook.ingest.follow.FileFollower`'s."""
 
     def __init__(self, base: str | Path, pattern: str, fmt: str | None = None, *, prefix: str = DEFAULT_PREFIX,
                  kv: bool = False, regexes: Sequence[str] = (), since: float | None = None,
@@ -192,7 +192,7 @@ class GlobFollower:
         written: list[tuple[tuple[int, str], Path]] = []
         for path, st in self._matches():
             old = self._before.get(path)
-            if old is None or signature(old) != signature(st):
+            if old is None or stamp(old) != stamp(st):
                 written.append(((st.st_mtime_ns, str(path)), path))
         return [path for _, path in sorted(written)]
 

@@ -25,7 +25,7 @@ import json
 import os
 from typing import IO, Callable
 
-from gatebook.capture.formats import Reader, Report, cell_number, excerpt
+from gatebook.ingest.formats import Reader, Report, cell_number, excerpt
 from gatebook.ingest.stdout import LineParser, Point
 
 __all__ = ["AppendReader", "CsvReader", "JsonlReader", "LogReader"]

@@ -5,11 +5,11 @@
 ``(key, step, value)`` of the rows that appeared since the previous call, and
 :meth:`FileFollower.close` makes the final call once the writer is done. A ``--watch``
 glob follows the newest of its matches with one follower per file
-(:mod:`gatebook.capture.watch`).
+(:mod:`gatebook.ingest.watch`).
 
 The formats (json histories and trainer states, jsonl, csv, logs), how a format is told
-and how rows become points: :mod:`gatebook.capture.formats`. How appended files caught
-mid-write, truncated or replaced are read: :mod:`gatebook.capture.appended`.
+and how rows become points: :mod:`gatebook.ingest.formats`. How appended files caught
+mid-write, truncated or replaced are read: :mod:`gatebook.ingest.appended`.
 
 Polls are cheap: one ``stat``; the file is read only when (size, mtime, inode) changed.
 Nothing in a file's content makes :meth:`~FileFollower.poll` raise; skipped rows and
@@ -29,8 +29,8 @@ import stat
 from pathlib import Path
 from typing import IO, Sequence, cast
 
-from gatebook.capture.appended import CsvReader, JsonlReader, LogReader
-from gatebook.capture.formats import (
+from gatebook.ingest.appended import CsvReader, JsonlReader, LogReader
+from gatebook.ingest.formats import (
     FORMATS,
     STALE_POLLS,
     JsonHistoryReader,
@@ -46,16 +46,17 @@ from gatebook.capture.formats import (
 from gatebook.ingest.stdout import DEFAULT_PREFIX, LineParser, Point, compile_regex
 
 __all__ = ["FORMATS", "MAX_ERRORS", "STALE_POLLS", "FileFollower", "StepMark", "check_options",
-           "format_for_suffix", "history_rows", "row_points", "row_step", "signature", "sniff_format"]
+           "format_for_suffix", "history_rows", "row_points", "row_step", "stamp", "sniff_format"]
 
 MAX_ERRORS = 100
 _SNIFF_BYTES = 65536
 
-Signature = tuple[int, int, int, int]
+Stamp = tuple[int, int, int, int]
 
 
-def signature(st: os.stat_result) -> Signature:
-    """What tells a file changed: (size, mtime, inode, device)."""
+def stamp(st: os.stat_result) -> Stamp:
+    """A file's stamp, what tells it changed: (size, mtime, inode, device). (A "signature" is a
+    playbook's failure pattern, never this.)"""
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
@@ -92,7 +93,7 @@ class FileFollower:
     ``regexes`` configure the :class:`~gatebook.ingest.stdout.LineParser` of log files.
     ``since``: a file last written before this time is an earlier run's. ``label`` names
     the file in error messages (default: its name). ``taken`` is the
-    :class:`~gatebook.capture.formats.StepMark` of trainer state entries already taken,
+    :class:`~gatebook.ingest.formats.StepMark` of trainer state entries already taken,
     shared by the followers of one glob.
     """
 
@@ -107,9 +108,9 @@ class FileFollower:
         self._prefix, self._kv, self._regexes = prefix, kv, tuple(regexes)
         self._taken = taken
         self._reader: Reader | None = self._make_reader(self.fmt) if self.fmt else None
-        self._sig: Signature | None = None
+        self._stamp: Stamp | None = None
         self._trouble: str | None = None
-        self._stale: Signature | None = None
+        self._stale: Stamp | None = None
         if since is not None:
             self._skip_stale(since)
 
@@ -123,11 +124,11 @@ class FileFollower:
 
     def skip_existing(self, before: os.stat_result) -> None:
         """The file was ``before`` (its stat) when the run started: that content is an
-        earlier run's. A json history is ignored until its signature differs from
+        earlier run's. A json history is ignored until its stamp differs from
         ``before``; the lines of an appended file within ``before``'s size are passed over
         when it is still the same file (inode), at least that long."""
         if self.fmt == "json" or (self.fmt is None and self.path.suffix.lower() == ".json"):
-            self._stale = signature(before)
+            self._stale = stamp(before)
             return
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -141,9 +142,9 @@ class FileFollower:
             prefix = cast(IO[bytes], _Prefix(fh, before.st_size))
             try:
                 for _ in range(before.st_size // (1 << 20) + 2):  # a chunk per read: until settled
-                    self._sig = None
+                    self._stamp = None
                     self._read(prefix, before, final=False)
-                    if self._sig is not None:
+                    if self._stamp is not None:
                         break
             except OSError:
                 pass
@@ -164,10 +165,10 @@ class FileFollower:
         if st is None:
             return []
         if self._stale is not None:
-            if signature(st) == self._stale:
+            if stamp(st) == self._stale:
                 return []
             self._stale = None
-        if signature(st) == self._sig and not final:
+        if stamp(st) == self._stamp and not final:
             if self._reader is not None:
                 self._reader.unchanged()
             return []
@@ -206,7 +207,7 @@ class FileFollower:
     def _read(self, fh: IO[bytes], st: os.stat_result, final: bool) -> list[Point]:
         reader = self._reader or self._detect(fh, final)
         if reader is None:
-            self._sig = signature(st)
+            self._stamp = stamp(st)
             return []
         fh.seek(0)
         try:
@@ -216,7 +217,7 @@ class FileFollower:
         except Exception as exc:  # a bug must not stop the run being recorded
             self._error(f"{self.label}: could not be read ({type(exc).__name__}: {excerpt(str(exc))})")
             points, settled = [], True
-        self._sig = signature(st) if settled else None
+        self._stamp = stamp(st) if settled else None
         return points
 
     def _detect(self, fh: IO[bytes], final: bool) -> Reader | None:

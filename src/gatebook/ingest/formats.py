@@ -25,7 +25,7 @@ Formats (``fmt``; by default from the file's suffix, else from its first bytes):
   :class:`gatebook.ingest.stdout.LineParser` (``gatebook: {...}`` lines, ``key=value``
   pairs with ``kv=True``, ``regexes``), exactly as the command's output is parsed.
 
-The appended formats are read by :mod:`gatebook.capture.appended`.
+The appended formats are read by :mod:`gatebook.ingest.appended`.
 
 Other suffixes are detected from the content: a first non-blank character ``[`` followed
 by ``{`` or ``]`` means json (any other ``[``, as in ``[INFO] ...``, a log), ``{`` means
@@ -190,7 +190,7 @@ class Reader:
 
     def read(self, fh: IO[bytes], st: os.stat_result, final: bool) -> tuple[list[Point], bool]:
         """Points of what is new; the flag is False when the file must be read again
-        even if its signature does not change."""
+        even if its stamp does not change."""
         raise NotImplementedError
 
     def unchanged(self) -> None:
