@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.helpers import PY, gb, gb_json, write_script
+from tests.helpers import PY, gb, invoke_json, write_script
 
 TRAIN = """\
 import json, sys
@@ -27,7 +27,7 @@ def test_hydra_overrides_are_params_and_a_py_config_is_an_artifact(tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.split("argv:", 1)[1]) == args  # the command got its arguments untouched
 
-    doc = gb_json("show", "hydra", store=ledger)
+    doc = invoke_json("show", "hydra", store=ledger)  # in this process
     assert doc["params_by_source"]["argv"] == {
         "lr": 0.0003, "optimizer": "adam", "optimizer.lr": 0.01, "trainer.max_epochs": 5, "seed": 42,
         "model.dropout": None, "hydra.run.dir": "outputs/x", "model.layers": "[1,2,3]",

@@ -2,7 +2,10 @@
 `gatebook run` with commits and uncommitted files between them (files changed vs the
 parent's commit are real), one run stopped live by a gate, one failing, plus a sweep of
 runs recorded quickly by one Python process through the API. Then the Markdown table,
-its regeneration byte for byte, the JSON, run selection and bad input."""
+its regeneration byte for byte, the JSON, run selection and bad input.
+
+`run` and the first `changelog` go through a real ``gatebook`` process; the other commands run in
+this process (``invoke``: the CLI's ``main`` under Click's CliRunner)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error
+from tests.helpers import PY, env_with, gb, invoke, invoke_json, one_line_error
 
 TRAIN = textwrap.dedent("""\
     import argparse, json, sys, time
@@ -87,7 +90,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (root / ".gitignore").write_text(".gatebook/\nCHANGELOG*.md\n.CHANGELOG*\n")
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "train.py")
-    store = gb_json("init", cwd=root)["store"]
+    store = invoke_json("init", cwd=root)["store"]
     ids: dict[str, str] = {}
     ids["base"] = _run(root, "--name", "base", "--", PY, "train.py", "--lr", "0.1")["id"]
     (root / "train.py").write_text(TRAIN + "# tuned\n")
@@ -102,7 +105,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                  PY, "train.py", "--lr", "0.05", "--epochs", "8", "--sleep", "0.4", code=143)
     assert gated["status"] == "stopped", gated
     ids["gated"] = gated["id"]
-    assert gb("note", "lr-02", "loss | spikes\nat epoch 3", cwd=root).returncode == 0
+    assert invoke("note", "lr-02", "loss | spikes\nat epoch 3", cwd=root).returncode == 0
     (root / "sweep.py").write_text(SWEEP)
     proc = subprocess.run([PY, "sweep.py", ids["gated"]], cwd=root, env=env_with(), capture_output=True,
                           text=True, timeout=120)
@@ -112,7 +115,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def markdown(ledger: dict[str, Any]) -> str:
-    proc = gb("changelog", cwd=ledger["root"])
+    proc = gb("changelog", cwd=ledger["root"])  # the real executable
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -192,11 +195,11 @@ def test_markdown_table(ledger: dict[str, Any], markdown: str) -> None:
 
 def test_out_file_regenerates_byte_identical(ledger: dict[str, Any], markdown: str) -> None:
     root = ledger["root"]
-    first = gb("changelog", "--out", "CHANGELOG.md", cwd=root)
+    first = invoke("changelog", "--out", "CHANGELOG.md", cwd=root)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "wrote CHANGELOG.md (13 runs, 2 metric columns)"
     content = (root / "CHANGELOG.md").read_bytes()
-    second = gb("changelog", "-o", str(root / "CHANGELOG.md"), cwd=root)
+    second = invoke("changelog", "-o", str(root / "CHANGELOG.md"), cwd=root)
     assert second.returncode == 0, second.stderr
     assert (root / "CHANGELOG.md").read_bytes() == content
     assert content.decode("utf-8") == markdown  # the file is what stdout shows
@@ -205,7 +208,7 @@ def test_out_file_regenerates_byte_identical(ledger: dict[str, Any], markdown: s
 
 def test_json(ledger: dict[str, Any]) -> None:
     root, ids = ledger["root"], ledger["ids"]
-    doc = gb_json("changelog", "--out", "CHANGELOG-2.md", cwd=root)
+    doc = invoke_json("changelog", "--out", "CHANGELOG-2.md", cwd=root)
     assert doc["out"] == "CHANGELOG-2.md" and (root / "CHANGELOG-2.md").read_text().startswith("| Date & Run")
     assert doc["metrics"] == ["val_acc", "loss"]
     assert doc["directions"] == {"val_acc": "higher", "loss": "lower"}
@@ -228,13 +231,13 @@ def test_json(ledger: dict[str, Any]) -> None:
 
 def test_selection_and_columns(ledger: dict[str, Any]) -> None:
     root, ids = ledger["root"], ledger["ids"]
-    pick = lambda *args: [r["name"] for r in gb_json("changelog", *args, cwd=root)["runs"]]  # noqa: E731
-    doc = gb_json("changelog", "dropout", "base", cwd=root)
+    pick = lambda *args: [r["name"] for r in invoke_json("changelog", *args, cwd=root)["runs"]]  # noqa: E731
+    doc = invoke_json("changelog", "dropout", "base", cwd=root)
     assert [r["name"] for r in doc["runs"]] == ["base", "dropout"]  # oldest first whatever the order given
     assert doc["out"] is None
     assert pick("--tag", "sweep", "sweep-?", "--last", "2") == ["sweep-6", "sweep-7"]
     assert pick("--since", "1d", "--last", "10")[:2] == ["crash", "gated"]
-    doc = gb_json("changelog", "crash", "--metric", "loss", "-m", "epoch", "--stat", "best",
+    doc = invoke_json("changelog", "crash", "--metric", "loss", "-m", "epoch", "--stat", "best",
                   "--out", "CHANGELOG-crash.md", cwd=root)
     assert doc["metrics"] == ["loss", "epoch"] and doc["stat"] == "best"
     assert doc["runs"][0]["metrics"] == {"loss": {"value": 0.67, "best_so_far": True},
@@ -248,7 +251,7 @@ def test_selection_and_columns(ledger: dict[str, Any]) -> None:
 
 
 def test_outside_the_project_no_directions(ledger: dict[str, Any], tmp_path: Path) -> None:
-    proc = gb("changelog", "--store", ledger["store"], "base", "lr-02", cwd=tmp_path)
+    proc = invoke("changelog", "--store", ledger["store"], "base", "lr-02", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     # no gatebook.yaml here: no primary metrics (the most common keys), no direction, no bold
     assert proc.stdout.splitlines()[0] == "| Date & Run | Key changes | Files touched | loss | val_acc | Notes |"
@@ -257,12 +260,12 @@ def test_outside_the_project_no_directions(ledger: dict[str, Any], tmp_path: Pat
 
 def test_bad_input_is_one_line(ledger: dict[str, Any], tmp_path: Path) -> None:
     root = ledger["root"]
-    err = one_line_error(gb("changelog", "--metric", "val_ac", cwd=root))
+    err = one_line_error(invoke("changelog", "--metric", "val_ac", cwd=root))
     assert "val_ac" in err and "val_acc" in err
-    err = one_line_error(gb("changelog", "--out", str(tmp_path / "missing" / "CHANGELOG.md"), cwd=root))
+    err = one_line_error(invoke("changelog", "--out", str(tmp_path / "missing" / "CHANGELOG.md"), cwd=root))
     assert "cannot write" in err
-    err = one_line_error(gb("changelog", "--out", str(tmp_path), cwd=root))
+    err = one_line_error(invoke("changelog", "--out", str(tmp_path), cwd=root))
     assert "is a directory" in err
-    assert "2099-01-01" in one_line_error(gb("changelog", "--since", "2099-01-01", cwd=root))
-    assert "gatebook init" in one_line_error(gb("changelog", cwd=tmp_path))
+    assert "2099-01-01" in one_line_error(invoke("changelog", "--since", "2099-01-01", cwd=root))
+    assert "gatebook init" in one_line_error(invoke("changelog", cwd=tmp_path))
     assert not list(tmp_path.iterdir())

@@ -1,4 +1,7 @@
-"""`gatebook diff A B` and intended vs reported (`run` warning, `show`, `diff RUN --intended`)."""
+"""`gatebook diff A B` and intended vs reported (`run` warning, `show`, `diff RUN --intended`).
+
+`run`, the text `show` and the first `diff --intended` go through a real ``gatebook`` process; the
+other reads run in this process (``invoke``: the CLI's ``main`` under Click's CliRunner)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.helpers import PY, gb, gb_json, one_line_error, write_script
+from tests.helpers import PY, gb, invoke, invoke_json, one_line_error, write_script
 
 DIAG_PY = textwrap.dedent(
     '''\
@@ -43,7 +46,7 @@ def test_intended_vs_reported(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert WARNING in proc.stderr.splitlines(), proc.stderr
 
-    doc = gb_json("show", "diag", store=ledger, cwd=work)
+    doc = invoke_json("show", "diag", store=ledger, cwd=work)
     assert doc["intended_mismatches"] == [{"key": "checkpoint_path", "intended": "models/outputs/v2.pth",
                                            "reported": "models/outputs/full80.pth", "source": "argv"}]
     text = gb("show", "diag", store=ledger, cwd=work)
@@ -55,7 +58,7 @@ def test_intended_vs_reported(tmp_path: Path) -> None:
     check = gb("diff", "diag", "--intended", store=ledger, cwd=work)
     assert check.returncode == 1, check.stderr
     assert "1 disagreement" in check.stdout and "models/outputs/full80.pth" in check.stdout
-    check = gb("diff", "diag", "--intended", "--json", store=ledger, cwd=work)
+    check = invoke("diff", "diag", "--intended", "--json", store=ledger, cwd=work)
     assert check.returncode == 1, check.stderr
     out = json.loads(check.stdout)
     assert out["run"]["name"] == "diag" and out["reported"] is True
@@ -68,11 +71,11 @@ def test_intended_vs_reported(tmp_path: Path) -> None:
     assert honest.returncode == 0, honest.stderr
     assert json.loads(honest.stdout)["warnings"] == []
     assert "asked for" not in honest.stderr
-    ok = gb("diff", "honest", "--intended", store=ledger, cwd=work)
+    ok = invoke("diff", "honest", "--intended", store=ledger, cwd=work)
     assert ok.returncode == 0, ok.stderr
     assert "agrees" in ok.stdout and "1 key compared" in ok.stdout
 
-    one_line_error(gb("diff", "diag", "honest", "--intended", store=ledger, cwd=work))
+    one_line_error(invoke("diff", "diag", "honest", "--intended", store=ledger, cwd=work))
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -103,7 +106,7 @@ def test_diff_two_runs(git_project: Path, tmp_path: Path) -> None:
              cwd=git_project, store=ledger)
     assert new.returncode == 0, new.stderr
 
-    doc = gb_json("diff", "base", "lower-lr", cwd=git_project, store=ledger)
+    doc = invoke_json("diff", "base", "lower-lr", cwd=git_project, store=ledger)
     assert doc["a"]["name"] == "base" and doc["b"]["name"] == "lower-lr"
     assert doc["params"] == {"added": {"warmup": 5}, "removed": {"epochs": 3},
                              "changed": {"lr": {"a": 0.5, "b": 0.1}}}
@@ -123,7 +126,7 @@ def test_diff_two_runs(git_project: Path, tmp_path: Path) -> None:
     assert metrics["epoch"]["change"] == "same"
     assert doc["summary"].startswith("params 1 changed, 1 added, 1 removed; 1 commit in B (1 file); dirty: B")
 
-    text = gb("diff", "base", "lower-lr", "--patch", cwd=git_project, store=ledger)
+    text = invoke("diff", "base", "lower-lr", "--patch", cwd=git_project, store=ledger)
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     for header in ("params", "code", "metric keys", "metrics (last values)"):
@@ -136,5 +139,5 @@ def test_diff_two_runs(git_project: Path, tmp_path: Path) -> None:
     assert "+try a lower lr" in lines and any(line.startswith("patch of B: lower-lr") for line in lines)
     assert any(line.startswith("patch of A: base") for line in lines)
 
-    one_line_error(gb("diff", "base", cwd=git_project, store=ledger))
-    one_line_error(gb("diff", "base", "no-such-run", cwd=git_project, store=ledger))
+    one_line_error(invoke("diff", "base", cwd=git_project, store=ledger))
+    one_line_error(invoke("diff", "base", "no-such-run", cwd=git_project, store=ledger))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, clean_env, gb, gb_json, write_script
+from tests.helpers import PY, clean_env, gb, invoke_json, write_script
 
 SCRIPT = 'print("gatebook: {\\"epoch\\": 1, \\"loss\\": 0.5}", flush=True)\n'
 
@@ -51,7 +51,7 @@ def env(project: Path) -> dict[str, str]:
 def record(project: Path, python: str, name: str) -> dict:
     proc = gb("run", "--name", name, "--", python, "train.py", cwd=project, env=env(project))
     assert proc.returncode == 0, proc.stderr
-    doc = gb_json("show", name, cwd=project, env=env(project))
+    doc = invoke_json("show", name, cwd=project, env=env(project))  # a read: in this process
     return doc["env"]
 
 

@@ -1,4 +1,7 @@
-"""`gatebook plot` and `gatebook report` on real runs recorded by the API in a project with gates."""
+"""`gatebook plot` and `gatebook report` on real runs recorded by the API in a project with gates.
+
+The commands run in this process (``invoke``: the CLI's ``main`` under Click's CliRunner), but for
+the test without matplotlib, which needs a fresh interpreter (a real ``gatebook`` process)."""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ import struct
 import subprocess
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, one_line_error
+from tests.helpers import PY, env_with, gb, invoke, one_line_error
 
 pytest.importorskip("matplotlib")
 
@@ -77,7 +79,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_plot_draws_one_chart_per_metric_with_thresholds(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "charts"
-    proc = gb("plot", "base", "fast", "slow", "-m", "val_acc", "-m", "loss", "--out", f"{out}/", "--json",
+    proc = invoke("plot", "base", "fast", "slow", "-m", "val_acc", "-m", "loss", "--out", f"{out}/", "--json",
               cwd=project)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -100,7 +102,7 @@ def test_plot_draws_one_chart_per_metric_with_thresholds(project: Path, tmp_path
 
 def test_html_report_is_self_contained(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    proc = gb("report", "--group", "sweep", "--out", str(out), "--json", cwd=project)
+    proc = invoke("report", "--group", "sweep", "--out", str(out), "--json", cwd=project)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["file"] == str(out) and doc["format"] == "html" and doc["images"] == []
@@ -133,7 +135,7 @@ def test_html_report_is_self_contained(project: Path, tmp_path: Path) -> None:
 
 def test_markdown_report_links_its_images(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "sweep report.md"
-    proc = gb("report", "base", "fast", "--gate", "validation", "--baseline", "fast", "--metric", "loss",
+    proc = invoke("report", "base", "fast", "--gate", "validation", "--baseline", "fast", "--metric", "loss",
               "--out", str(out), cwd=project)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [str(out)]
@@ -147,46 +149,31 @@ def test_markdown_report_links_its_images(project: Path, tmp_path: Path) -> None
     assert "converges \\<b>fast\\</b> & \\| pipes" in text
 
 
-@pytest.fixture
-def in_process(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
-    """`gatebook ARGS` through main() in this process (no interpreter start-up: faster)."""
-    from gatebook.cli import main
-
-    def run(*args: str, cwd: Path = project) -> subprocess.CompletedProcess[str]:
-        monkeypatch.chdir(cwd)
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return run
-
-
-def test_plot_text_output_is_the_paths_and_nan_runs_are_drawn(in_process: Any, project: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GATEBOOK_STORE", f"sqlite:///{project}/.gatebook/ledger.db")
-    proc = in_process("plot", "--group", "sweep", "-m", "loss", "--yscale", "linear", cwd=tmp_path)
+def test_plot_text_output_is_the_paths_and_nan_runs_are_drawn(project: Path, tmp_path: Path) -> None:
+    proc = invoke("plot", "--group", "sweep", "-m", "loss", "--yscale", "linear", cwd=tmp_path,
+                  store=f"sqlite:///{project}/.gatebook/ledger.db")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [str(tmp_path / "plot-loss.png")]  # default: plot-<metric>.png here
     assert png_size((tmp_path / "plot-loss.png").read_bytes()) == (900, 500)
 
 
-def test_bad_input_is_one_line_exit_2(in_process: Any, project: Path, tmp_path: Path) -> None:
-    err = one_line_error(in_process("plot", "nope", "-m", "loss"))
+def test_bad_input_is_one_line_exit_2(project: Path, tmp_path: Path) -> None:
+    err = one_line_error(invoke("plot", "nope", "-m", "loss", cwd=project))
     assert "no run matches 'nope'" in err
-    err = one_line_error(in_process("plot", "base", "fast", "-m", "val_accc"))
+    err = one_line_error(invoke("plot", "base", "fast", "-m", "val_accc", cwd=project))
     assert "none of the 2 selected runs logged it" in err and "val_acc" in err
-    err = one_line_error(in_process("plot", "base", "-m", "best_val_acc"))
+    err = one_line_error(invoke("plot", "base", "-m", "best_val_acc", cwd=project))
     assert "only a summary value" in err
     (tmp_path / "afile").write_text("")
-    err = one_line_error(in_process("plot", "base", "-m", "loss", "--out", str(tmp_path / "afile" / "x.png")))
+    err = one_line_error(invoke("plot", "base", "-m", "loss", "--out", str(tmp_path / "afile" / "x.png"), cwd=project))
     assert "afile is not a directory" in err
-    err = one_line_error(in_process("report", "base", "--out", str(tmp_path / "afile" / "r.html")))
+    err = one_line_error(invoke("report", "base", "--out", str(tmp_path / "afile" / "r.html"), cwd=project))
     assert "afile is not a directory" in err
-    err = one_line_error(in_process("report", "base", "--out", "r.pdf"))
+    err = one_line_error(invoke("report", "base", "--out", "r.pdf", cwd=project))
     assert "a report is a .html or a .md file" in err
-    err = one_line_error(in_process("plot", "base", "-m", "loss", "--out", "x.jpg"))
+    err = one_line_error(invoke("plot", "base", "-m", "loss", "--out", "x.jpg", cwd=project))
     assert ".png, .svg or .pdf" in err
-    err = one_line_error(in_process("report", "base", "--gate", "nope", "--out", str(tmp_path / "r.md")))
+    err = one_line_error(invoke("report", "base", "--gate", "nope", "--out", str(tmp_path / "r.md"), cwd=project))
     assert "unknown gate 'nope'" in err
     assert not (tmp_path / "r.md").exists()
     assert not list(project.glob("*.png"))

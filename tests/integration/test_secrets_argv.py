@@ -1,4 +1,7 @@
-"""Secrets on the command line never reach the ledger; reruns from the ledger ask for them."""
+"""Secrets on the command line never reach the ledger; reruns from the ledger ask for them.
+
+`run`, `triage --apply`, `attach` and one `tail` go through a real ``gatebook`` process; the reads
+(`show`, `ls`, `tail`) run in this process (``invoke``: the CLI's ``main`` under Click's CliRunner)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.helpers import PY, env_with, gb, gb_json, one_line_error, wait_for, write_script
+from tests.helpers import PY, env_with, gb, invoke, invoke_json, one_line_error, wait_for, write_script
 
 SECRETS = ("hf_abcSECRET", "pw_SECRET2", "PGSECRET3")
 DB_URL = "postgresql://u:PGSECRET3@h/db"
@@ -81,17 +84,17 @@ def test_command_line_secrets_are_redacted_everywhere_in_the_ledger(tmp_path: Pa
     stored = _ledger_bytes(project)
     _assert_no_secret(stored)
     assert b"postgresql://u:***@h/db" in stored and b"connecting to" in stored  # the search sees the text
-    doc = gb_json("show", "s", cwd=project)
+    doc = invoke_json("show", "s", cwd=project)
     assert doc["command"][1:] == ["t.py", "--hf-token", "***", "--password=***", "--db", "postgresql://u:***@h/db"]
     assert doc["params_by_source"]["argv"] == {"hf_token": "***", "password": "***", "db": "postgresql://u:***@h/db"}
     assert doc["params_by_source"]["api"] == {"hf_token": "***", "password": "***", "db": "postgresql://u:***@h/db",
                                               "lr": 0.1}
     assert doc["intended_mismatches"] == []
     assert doc["env"]["variables"]["MY_HF"] == "***"
-    tail = gb("tail", "s", cwd=project).stdout
+    tail = invoke("tail", "s", cwd=project).stdout
     assert "args: --hf-token *** --password=*** --db postgresql://u:***@h/db" in tail
     assert "connecting to postgresql://u:***@h/db with token ***" in tail
-    for text in (json.dumps(doc), tail, gb("show", "s", cwd=project).stdout):
+    for text in (json.dumps(doc), tail, invoke("show", "s", cwd=project).stdout):
         _assert_no_secret(text)
 
 
@@ -110,7 +113,7 @@ def test_triage_apply_needs_the_redacted_values_and_takes_them_from_the_environm
     err = one_line_error(gb("triage", "base", "--apply", "--all", cwd=project,
                             env=env_with(GATEBOOK_SECRET_HF_TOKEN="hf_abcSECRET")))
     assert "GATEBOOK_SECRET_HF_TOKEN" not in err and "GATEBOOK_SECRET_PASSWORD" in err
-    assert [r["name"] for r in gb_json("ls", cwd=project)["runs"]] == ["base"]
+    assert [r["name"] for r in invoke_json("ls", cwd=project)["runs"]] == ["base"]
 
     # given (a GATEBOOK_SECRET_ variable, and plain names that look secret): the fix runs with them
     env = env_with(GATEBOOK_SECRET_HF_TOKEN="hf_abcSECRET", PASSWORD="pw_SECRET2", DB_PASSWORD="PGSECRET3")
@@ -118,7 +121,7 @@ def test_triage_apply_needs_the_redacted_values_and_takes_them_from_the_environm
     assert applied.returncode == 0, applied.stdout + applied.stderr  # t.py exits 5 on a wrong value
     assert "running: " in applied.stderr
     _assert_no_secret(applied.stderr)
-    child = gb_json("show", "base-higher-lr", cwd=project)
+    child = invoke_json("show", "base-higher-lr", cwd=project)
     assert child["status"] == "finished" and child["parent"]["name"] == "base"
     assert child["command"][1:] == ["t.py", "--hf-token", "***", "--password=***", "--db", "postgresql://u:***@h/db",
                                     "--lr", "0.5"]
@@ -149,7 +152,7 @@ def test_attach_stores_the_process_command_redacted(tmp_path: Path) -> None:
     try:
         def adopted() -> bool:
             assert attach.poll() is None, attach.communicate()
-            listed = gb("ls", "--json", cwd=project)
+            listed = invoke("ls", "--json", cwd=project)
             return listed.returncode == 0 and bool(json.loads(listed.stdout)["runs"])
 
         wait_for(adopted, 60, what="the attached run in the ledger")
@@ -164,7 +167,7 @@ def test_attach_stores_the_process_command_redacted(tmp_path: Path) -> None:
     assert attach.returncode == 0, err
     _assert_no_secret(err)  # "attached to pid N (python job.py --hf-token *** ...)"
     assert "--hf-token ***" in err
-    doc = gb_json("show", "adopted", cwd=project)
+    doc = invoke_json("show", "adopted", cwd=project)
     assert doc["command"][1:] == ["job.py", "--hf-token", "***", "--password=***", "--db", "postgresql://u:***@h/db"]
     assert "started with --hf-token *** --password=*** --db postgresql://u:***@h/db" in gb("tail", "adopted",
                                                                                             cwd=project).stdout

@@ -1,9 +1,12 @@
-"""Store URLs as users already have them, through the real CLI.
+"""Store URLs as users already have them, through the CLI.
 
 Every spelling of a PostgreSQL URL that SQLAlchemy or libpq users have opens the ledger
 (all through psycopg 3); a scheme or driver gatebook cannot use, and any malformed URL,
 is one line on stderr with exit 2, never an internal error (exit 3), and a password in
 the URL is never shown.
+
+`run` and one `ls` go through a real ``gatebook`` process; `ls`, `show` and `init` otherwise run
+in this process (``invoke``: the CLI's ``main`` under Click's CliRunner).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, one_line_error
+from tests.helpers import PY, env_with, gb, invoke, one_line_error
 
 SECRET = "pw-s3cr3t-Zq9"
 
@@ -71,7 +74,7 @@ def test_a_bad_store_url_is_one_line_exit_2(tmp_path: Path, url: str, word: str)
     work.mkdir()
     marker = tmp_path / "ran"
 
-    via_flag = gb("ls", "--store", url, cwd=work)
+    via_flag = invoke("ls", "--store", url, cwd=work)
     err = one_line_error(via_flag)
     assert word.lower() in err.lower(), err
     _no_secret(via_flag)
@@ -88,14 +91,14 @@ def test_a_bad_store_url_is_one_line_exit_2(tmp_path: Path, url: str, word: str)
                                  f"postgresql+asyncpg://me:{SECRET}@db.invalid/ledger",
                                  f"postgres://me:{SECRET}@db.invalid:notaport/ledger"])
 def test_init_with_a_bad_store_url_is_one_line_exit_2(tmp_path: Path, url: str) -> None:
-    proc = gb("--store", _fill(url, tmp_path), "init", cwd=tmp_path)
+    proc = invoke("--store", _fill(url, tmp_path), "init", cwd=tmp_path)
     one_line_error(proc)
     _no_secret(proc)
 
 
 def test_empty_store_url_means_unset(tmp_path: Path) -> None:
     """An empty --store / GATEBOOK_STORE is as if none were given: the project's ledger."""
-    err = one_line_error(gb("ls", "--store", "", cwd=tmp_path))
+    err = one_line_error(gb("ls", "--store", "", cwd=tmp_path))  # the real executable
     assert "no gatebook ledger here" in err
     proc = gb("run", "--name", "e", "--", PY, "-c", "pass", cwd=tmp_path, env=env_with(GATEBOOK_STORE=""))
     assert proc.returncode == 0, proc.stderr
@@ -105,13 +108,13 @@ def test_empty_store_url_means_unset(tmp_path: Path) -> None:
 def test_a_plain_directory_path_means_the_ledger_file_in_it(tmp_path: Path) -> None:
     directory = tmp_path / "ledgers"
     directory.mkdir()
-    err = one_line_error(gb("ls", "--store", str(directory), cwd=tmp_path))
+    err = one_line_error(invoke("ls", "--store", str(directory), cwd=tmp_path))
     assert f"no ledger at {directory / 'ledger.db'}" in err
     proc = gb("run", "--name", "d", "--", PY, "-c", "pass", cwd=tmp_path, env=env_with(GATEBOOK_STORE=str(directory)))
     assert proc.returncode == 0, proc.stderr
     assert (directory / "ledger.db").is_file()
     (directory / "ledger.db.d").mkdir()  # a directory where the ledger file should be
-    err = one_line_error(gb("ls", "--store", str(directory / "ledger.db.d"), cwd=tmp_path))
+    err = one_line_error(invoke("ls", "--store", str(directory / "ledger.db.d"), cwd=tmp_path))
     assert "directory" in err
 
 
@@ -121,7 +124,7 @@ def test_sqlite_spellings_open_the_same_ledger(tmp_path: Path, spelling: str) ->
     first = gb("run", "--name", "one", "--", PY, "-c", "pass", cwd=tmp_path, store=str(ledger))
     assert first.returncode == 0, first.stderr
     url = spelling.format(rel="sub/ledger.db", abs=ledger)
-    proc = gb("ls", "--json", "--store", url, cwd=tmp_path)
+    proc = invoke("ls", "--json", "--store", url, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert [r["name"] for r in json.loads(proc.stdout)["runs"]] == ["one"]
 
@@ -139,7 +142,7 @@ def test_every_postgres_spelling_opens_the_real_ledger(tmp_path: Path, pg_url: s
         # the test server trusts every client: the password is ignored, and never shown
         "with-password": f"postgres://{user}:{SECRET}@{hostpart}",
     }
-    init = gb("init", "--store", spellings["postgres"], "--json", cwd=tmp_path)
+    init = invoke("init", "--store", spellings["postgres"], "--json", cwd=tmp_path)
     assert init.returncode == 0, init.stderr
     assert json.loads(init.stdout)["store"].startswith("postgresql://")
     for i, (name, url) in enumerate(spellings.items()):
@@ -148,11 +151,11 @@ def test_every_postgres_spelling_opens_the_real_ledger(tmp_path: Path, pg_url: s
         assert proc.returncode == 0, (name, proc.stderr)
         _no_secret(proc)
     for url in spellings.values():
-        listed = gb("ls", "--json", "--store", url, cwd=tmp_path)
+        listed = invoke("ls", "--json", "--store", url, cwd=tmp_path)
         assert listed.returncode == 0, listed.stderr
         _no_secret(listed)
         assert sorted(r["name"] for r in json.loads(listed.stdout)["runs"]) == sorted(spellings)
-    shown = gb("show", "with-password", "--json", "--store", spellings["with-password"], cwd=tmp_path)
+    shown = invoke("show", "with-password", "--json", "--store", spellings["with-password"], cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     _no_secret(shown)
     assert json.loads(shown.stdout)["metrics"]["x"]["last"] == 4
