@@ -194,3 +194,22 @@ def test_every_command_has_help_and_is_documented() -> None:
         assert f"gatebook {name}" in reference, f"docs/cli.md does not document `gatebook {name}`"
     assert gb("--help").returncode == 0
     assert gb("--version").stdout.strip().startswith("gatebook")
+
+
+def test_commands_run_in_process_close_their_ledger(project: Path) -> None:
+    """A command closes the store it opened (the dashboard and tests run commands in-process):
+    twenty reads leave no open files behind, without waiting for the garbage collector."""
+    import gc
+
+    run_id = _run(project, "fd")
+    gc.disable()
+    try:
+        invoke("ls", cwd=project)  # first use: imports and caches
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(10):
+            assert invoke("ls", cwd=project).returncode == 0
+            assert invoke("log", run_id, "x=1", cwd=project).returncode == 0
+        after = len(os.listdir("/proc/self/fd"))
+    finally:
+        gc.enable()
+    assert after - before <= 2, (before, after)

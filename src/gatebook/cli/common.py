@@ -8,12 +8,15 @@ import json
 import re
 import sys
 import time
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
 from gatebook.errors import UsageError
 from gatebook.render.text import ago, duration, iso  # noqa: F401 - the CLI's names for them
+
+if TYPE_CHECKING:
+    from gatebook.store.base import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,8 +67,11 @@ def project_config() -> Any:
     return load_project_config(project.locate(store_url_flag(), create=False).root)
 
 
-def open_ledger(*, create: bool = False) -> Any:
-    """Open the store chosen by --store / GATEBOOK_STORE / the project (reads: must exist)."""
+def open_ledger(*, create: bool = False) -> Store:
+    """Open the store chosen by --store / GATEBOOK_STORE / the project (reads: must exist).
+
+    The store is closed when the command ends (also when it is used as a context manager
+    earlier), so commands run in-process (tests, the dashboard) leave no engine behind."""
     from gatebook import project
     from gatebook.store import open_store
 
@@ -78,7 +84,11 @@ def open_ledger(*, create: bool = False) -> Any:
             from gatebook.errors import StoreError
 
             raise StoreError(f"no ledger at {path}", hint="run `gatebook init` or record a run first")
-    return open_store(proj.store_url)
+    store = open_store(proj.store_url)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(store.close)
+    return store
 
 
 def emit_json(data: Any) -> None:
