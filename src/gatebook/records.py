@@ -61,6 +61,43 @@ class Artifact:
     size: int | None
     sha256: str | None
     ts: float
+    derived_from: tuple[dict[str, Any], ...] = ()
+    """Lineage: the files this one was made from, each ``{"path", "sha256", "run_id"}`` (the run
+    that logged that file when the ledger knows it, else None)."""
+
+
+ALIAS_ACTIONS = ("moved", "refused", "forced", "rollback")
+"""What an alias event records: a gated move, a refused attempt, a forced move, a rollback."""
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A name (``champion``, ``ranker/prod``) that points at one run, written ``@name``."""
+
+    name: str
+    run_id: str
+    since: float
+    by: str  # user@host
+    verdict: str | None  # the tier that moved it (PASS / MARGINAL), None when forced or rolled back
+    forced: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One entry of an alias's append-only audit trail: a move or a refused attempt."""
+
+    id: int
+    alias: str
+    ts: float
+    by: str
+    action: str  # one of ALIAS_ACTIONS
+    from_run: str | None  # the holder before (None: the alias was empty)
+    to_run: str | None  # the candidate (the holder after, unless refused)
+    verdict: str | None
+    forced: bool = False
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # each gate's verdict, each check's observed and threshold
 
 
 @dataclass(frozen=True)

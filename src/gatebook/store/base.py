@@ -15,7 +15,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from gatebook.records import Artifact, MetricStats, Note, RunRecord, RunStatus
+from gatebook.records import AliasEvent, AliasRecord, Artifact, MetricStats, Note, RunRecord, RunStatus
 
 MetricRow = tuple[str, str, "int | None", "float | None", float]
 """(run_id, key, step, value, ts). ``value`` None means NaN."""
@@ -33,6 +33,7 @@ class ArtifactRow:
     sha256: str | None
     ts: float
     content: bytes | None = None
+    derived_from: tuple[dict[str, Any], ...] = ()  # see records.Artifact.derived_from
 
 
 @dataclass
@@ -142,7 +143,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def resolve_run(self, ref: str) -> RunRecord:
         """A run from a reference: exact id, then the latest run of that name, then an
-        id prefix. NotFoundError (naming similar names) or AmbiguousRunError."""
+        id prefix. NotFoundError (naming similar names) or AmbiguousRunError. ``@name`` is an
+        alias: the run it points at (an unknown alias is a NotFoundError listing the aliases)."""
 
     @abc.abstractmethod
     def list_runs(self, query: RunQuery = RunQuery(), *, full: bool = False) -> list[RunRecord]:
@@ -253,6 +255,39 @@ class Store(abc.ABC):
     def events_many(self, run_ids: Sequence[str], kinds: Sequence[str] | None = None) -> dict[str, list[EventRow]]:
         """``{run_id: events(run_id, kinds)}`` for every id."""
         return {r: self.events(r, kinds) for r in run_ids}
+
+    def find_artifacts(self, sha256: str) -> list[tuple[str, Artifact]]:
+        """Every logged artifact whose content hash is ``sha256``, as ``(run_id, artifact)``,
+        oldest first (lineage: which run made the file a new artifact was derived from)."""
+        raise NotImplementedError
+
+    # -- aliases: names that point at one run, moved by compare-and-set, with an append-only trail --
+    def get_alias(self, name: str) -> AliasRecord | None:
+        """The alias ``name`` (without its ``@``), or None when no run holds it."""
+        raise NotImplementedError
+
+    def list_aliases(self) -> list[AliasRecord]:
+        """Every alias, by name."""
+        raise NotImplementedError
+
+    def move_alias(self, name: str, run_id: str, *, expected: str | None, event: AliasEvent) -> bool:
+        """Point ``name`` at ``run_id`` if its holder is still ``expected`` (None: the alias does
+        not exist yet), and append ``event`` (its ``id`` is ignored) in the same transaction.
+
+        Compare-and-set: returns False, writing nothing, when another writer moved (or created)
+        the alias first; exactly one of two concurrent moves from the same holder wins. The
+        alias row takes ``since=event.ts``, ``by=event.by``, ``verdict``, ``forced`` and
+        ``reason`` from the event."""
+        raise NotImplementedError
+
+    def add_alias_event(self, event: AliasEvent) -> None:
+        """Append an event that moves nothing (a refused attempt). The trail has no update or
+        delete path."""
+        raise NotImplementedError
+
+    def alias_events(self, name: str | None = None) -> list[AliasEvent]:
+        """The trail of ``name`` (every alias when None), oldest first."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def close(self) -> None:
