@@ -53,6 +53,7 @@ BENCHES: dict[str, tuple[str, float, str]] = {
     "compare": ("bench_compare.py", 600, "8. Compare and change log over 1,000 runs"),
     "compare_mlflow": ("bench_compare_mlflow.py", 900, "8b. MLflow search_runs peer"),
     "sweep": ("bench_sweep.py", 900, "9. Sweep scheduling overhead"),
+    "promote": ("bench_promote.py", 600, "10. Promotion and the read API"),
 }
 
 QUOTED_LOG_COSTS = (("trackio", 18e-6), ("wandb (offline)", 186e-6), ("MLflow", 7.5e-3))
@@ -435,6 +436,27 @@ def section_sweep(rep: Report, r: dict[str, Any]) -> None:
     rep.table("9. Sweep scheduling overhead (local runner and Ray backend)", "", rows, notes, [0])
 
 
+def section_promote(rep: Report, r: dict[str, Any]) -> None:
+    pro, gate, py = v(r, "promote"), v(r, "gate"), v(r, "python_pass")
+    api, raw = v(r, "ledger_to_pandas"), v(r, "raw_sqlite3")
+    rows: list[Row] = [
+        ("`gatebook promote RUN --to champion --json` (judged against the holder, moved, audited)", fs(pro),
+         f"`gatebook gate RUN --baseline HOLDER --json`: {fs(gate)}", fx(div(pro, gate)), "—", "—"),
+        ("same, net of `python -c pass`", fs(None if pro is None or py is None else pro - py),
+         f"`gate`, net: {fs(None if gate is None or py is None else gate - py)}", "—", "—", "—"),
+        (f"`Ledger(url).runs(last=1000).to_pandas()` on a {v(r, 'runs') or 0:,}-run ledger: the work", fs(api),
+         f"raw sqlite3, same columns, same DataFrame: {fs(raw)}", fx(div(api, raw)), "≤ 0.5 s",
+         met(None if api is None else api <= 0.5)),
+    ]
+    notes = [f"Promotion: {v(r, 'promote_calls')} `promote` calls alternating two runs that pass against each "
+             f"other, so every call moves the alias ({v(r, 'moves_recorded')} moves in the audit trail). Median of "
+             "interleaved subprocess runs after a warm-up; the gate is the same judgment without the alias write.",
+             f"Read API: in one process that has imported gatebook and pandas; {v(r, 'columns')} columns "
+             f"(raw: {v(r, 'raw_columns')}). MLflow's `search_runs(...).to_pandas()` peer: benchmark 8b reads "
+             "1,000 runs through MLflow's own store."]
+    rep.table("10. Promotion and the read API", "", rows, notes, [0, 2])
+
+
 SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     # name -> (title, renderer, other results it uses)
     "log_call": ("1. `gb.log` call cost", section_log_call, ("mlflow",)),
@@ -446,6 +468,7 @@ SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     "gate_stop": ("7. Live gate stop latency", section_gate_stop, ()),
     "compare": ("8. Compare and change log over 1,000 runs", section_compare, ("compare_mlflow",)),
     "sweep": ("9. Sweep scheduling overhead (local runner and Ray backend)", section_sweep, ()),
+    "promote": ("10. Promotion and the read API", section_promote, ()),
 }
 
 

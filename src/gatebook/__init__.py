@@ -13,6 +13,12 @@ Record a run from training code::
     gb.summary({"best_val_acc": best})
     gb.finish()
 
+Read the ledger from a notebook or a script::
+
+    from gatebook import Ledger
+
+    Ledger().runs(last=20).to_pandas()
+
 This module only re-exports; importing it stays cheap (the store and its database
 drivers are imported by ``init()``).
 """
@@ -25,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GatebookError",
+    "Ledger",
     "Run",
     "RunStatus",
     "__version__",
@@ -41,13 +48,14 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from gatebook.api import Run, artifact, current, finish, init, log, note, should_stop, summary
     from gatebook.errors import GatebookError
+    from gatebook.ledger import Ledger
     from gatebook.records import RunStatus
 
 _LAZY = {
     "Run": "gatebook.api", "artifact": "gatebook.api", "current": "gatebook.api", "finish": "gatebook.api",
     "init": "gatebook.api", "log": "gatebook.api", "note": "gatebook.api", "summary": "gatebook.api",
     "should_stop": "gatebook.api",
-    "GatebookError": "gatebook.errors", "RunStatus": "gatebook.records",
+    "GatebookError": "gatebook.errors", "RunStatus": "gatebook.records", "Ledger": "gatebook.ledger",
 }
 
 

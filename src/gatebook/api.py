@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from gatebook.errors import GatebookError
 from gatebook.records import RunStatus
@@ -136,9 +136,11 @@ def summary(values: Mapping[str, Any]) -> None:
     _active().summary(values)
 
 
-def artifact(path: str | os.PathLike[str], kind: str = "file") -> None:
-    """Record an artifact on the active run. See :meth:`Run.artifact`."""
-    _active().artifact(path, kind)
+def artifact(path: str | os.PathLike[str], kind: str = "file", *,
+             derived_from: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = ()) -> None:
+    """Record an artifact on the active run, and the files it was made from (``derived_from``).
+    See :meth:`Run.artifact`."""
+    _active().artifact(path, kind, derived_from=derived_from)
 
 
 def note(text: str) -> None:

@@ -144,6 +144,18 @@ def locate(store: str | None = None, *, create: bool = False, start: Path | None
     return Project(root=root, store_url=sqlite_url(root / LEDGER_DIR / LEDGER_FILE))
 
 
+def locate_for_reading(store: str | None = None, *, start: Path | None = None) -> Project:
+    """:func:`locate` for readers (commands, the read API): the ledger must exist already; a
+    SQLite file that is not there is a StoreError saying how to make one (opening it would
+    create an empty ledger)."""
+    proj = locate(store, create=False, start=start)
+    if proj.store_url.startswith("sqlite:///"):
+        path = Path(proj.store_url[len("sqlite:///"):])
+        if not path.exists():
+            raise StoreError(f"no ledger at {path}", hint="run `gatebook init` or record a run first")
+    return proj
+
+
 def init_project(root: Path) -> Path:
     """Create ``ROOT/.gatebook/`` (with a .gitignore) and return ROOT."""
     ledger = root / LEDGER_DIR

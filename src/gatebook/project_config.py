@@ -23,6 +23,8 @@ Sections known so far::
       - {command: "python models/diagnose.py --help", timeout_s: 10}
     output:
       limit: 8MiB             # output stored per run: its start and end (0: all); GATEBOOK_OUTPUT_LIMIT wins
+    aliases:                                                     # gatebook promote RUN --to champion
+      champion: {gates: [promotion]}                             # the gates a promotion is judged by
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gatebook.errors import ConfigError
 from gatebook.gates.spec import GateSpec, MetricsConfig, validate_gate_names
@@ -94,6 +96,14 @@ class OutputConfig(BaseModel):
             raise ValueError(f"{value!r} is not a size: give bytes, or 64KiB, 8MiB, 20MB (0: no limit)") from None
 
 
+class AliasConfig(BaseModel):
+    """An alias's own settings: the gates a promotion to it is judged by (``--gate`` wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gates: list[str] = Field(default_factory=list)
+
+
 PREFLIGHT_KINDS = ("path_exists", "free_disk_gb", "gpu", "git_clean", "command")
 
 
@@ -155,6 +165,7 @@ class ProjectConfig(BaseModel):
     keys: KeysConfig = Field(default_factory=KeysConfig)
     preflight: list[PreflightCheck] = Field(default_factory=list)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
 
     @field_validator("gates")
@@ -166,6 +177,27 @@ class ProjectConfig(BaseModel):
     @classmethod
     def _no_gates(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _no_aliases(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names_and_gates(cls, value: dict[str, AliasConfig], info: ValidationInfo) -> dict[str, AliasConfig]:
+        from gatebook.registry.names import ALLOWED_FORM, name_problem
+
+        declared = info.data.get("gates") or {}
+        for name, spec in value.items():
+            problem = name_problem(name)
+            if problem is not None:
+                raise ValueError(f"{problem}: an alias name has {ALLOWED_FORM}")
+            unknown = [g for g in spec.gates if g not in declared]
+            if unknown:
+                known = ", ".join(declared) or "none"
+                raise ValueError(f"alias {name}: unknown gate {unknown[0]!r} (declared gates: {known})")
+        return value
 
 
 def find_project_file(root: Path | None) -> Path | None:

@@ -13,20 +13,19 @@ sets its final status.
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import sys
 import threading
 import time
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from gatebook.errors import GatebookError
 from gatebook.records import RunStatus
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gatebook.store.base import ArtifactRow, Store, WriteBatch
+    from gatebook.artifacts import ArtifactHasher
+    from gatebook.store.base import Store, WriteBatch
 
 _EAGER_FLUSH = 20_000  # queued items that wake the writer before its interval
 _STOP_CHECK = 0.5  # seconds between looks for stop requests, once should_stop() is used
@@ -72,6 +71,7 @@ class Run:
         self._stop_reason: str | None = None
         self._cooperative = False  # set by should_stop(): SIGTERM then only raises the flag
         self._sigterms = 0  # SIGTERMs received while cooperative
+        self._hasher: ArtifactHasher | None = None  # hashes artifacts and their sources in the writer thread
         self._thread = threading.Thread(target=self._loop, name=f"gatebook-writer-{run_id}", daemon=True)
         self._thread.start()
 
@@ -94,9 +94,32 @@ class Run:
         """Record final values (any JSON-able or convertible value); later ones win."""
         self._put(("s", dict(values)))
 
-    def artifact(self, path: str | os.PathLike[str], kind: str = "file") -> None:
-        """Record a file or directory the run produced (path, size, sha256 of files)."""
-        self._put(("a", os.path.abspath(os.fspath(path)), kind, time.time()))
+    def artifact(self, path: str | os.PathLike[str], kind: str = "file", *,
+                 derived_from: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = ()) -> None:
+        """Record a file or directory the run produced (path, size, sha256 of files).
+
+        ``derived_from``: the files it was made from (a blend of two checkpoints, a finetune's
+        starting checkpoint). Each is recorded with its sha256 now and the run that logged a
+        file with that hash (lineage: ``gatebook artifacts``, ``gatebook show``). Hashing
+        happens in the background writer, as for the artifact itself; a missing file is
+        recorded without a hash, with one warning.
+        """
+        self._put(("a", os.path.abspath(os.fspath(path)), kind, time.time(), self._sources(derived_from)))
+
+    def _sources(self, derived_from: Any) -> tuple[str, ...]:
+        """Absolute paths of ``derived_from`` (one path or several); a non-path is left out, warned."""
+        single = derived_from is None or isinstance(derived_from, (str, bytes, os.PathLike))
+        try:
+            items = [] if derived_from is None else [derived_from] if single else list(derived_from)
+        except TypeError:
+            items = [derived_from]
+        out = []
+        for item in items:
+            try:
+                out.append(os.path.abspath(os.fsdecode(os.fspath(item))))
+            except TypeError:
+                self._warn_once(f"d:{item!r}", f"gatebook: derived_from item {item!r} is not a path; left out")
+        return tuple(out)
 
     def note(self, text: str) -> None:
         """Attach a free-text note to the run."""
@@ -291,9 +314,11 @@ class Run:
             elif kind == "f":
                 self._waiters.append(item[1])
             elif kind == "a":
-                row = self._artifact_row(item[1], item[2], item[3])
-                if row is not None:
-                    batch.artifacts.append(row)
+                if self._hasher is None:
+                    from gatebook.artifacts import ArtifactHasher
+
+                    self._hasher = ArtifactHasher(run_id, self._store, self._warn_once)
+                batch.artifacts.append(self._hasher.row(*item[1:]))
 
     def _as_step(self, step: Any) -> int | None:
         try:
@@ -311,22 +336,6 @@ class Run:
 
         data = serialize.to_jsonable(values, on_error=on_error)
         return data if isinstance(data, dict) else {"value": data}
-
-    def _artifact_row(self, path: str, kind: str, ts: float) -> ArtifactRow | None:
-        from gatebook.store.base import ArtifactRow
-
-        p = Path(path)
-        if not p.exists():
-            self._warn_once(f"a:{path}", f"gatebook: artifact {path} does not exist; recorded without size")
-            return ArtifactRow(self.id, path, kind, None, None, ts)
-        if p.is_dir():
-            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-            return ArtifactRow(self.id, path, kind, size, None, ts)
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return ArtifactRow(self.id, path, kind, p.stat().st_size, h.hexdigest(), ts)
 
     def _capture_provenance(self, cwd: str) -> None:
         try:
@@ -374,6 +383,9 @@ class _DisabledRun(Run):
         pass
 
     def _put(self, item: tuple[Any, ...]) -> None:
+        pass
+
+    def artifact(self, path: str | os.PathLike[str], kind: str = "file", *, derived_from: Any = ()) -> None:
         pass
 
     def config(self, config: Any) -> None:

@@ -10,6 +10,9 @@ once. An unknown ref or an empty selection is one clear error (exit 2).
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
+import time
 from typing import Sequence
 
 from gatebook.errors import NotFoundError, UsageError
@@ -78,3 +81,27 @@ def select_timeline(store: Store, refs: Sequence[str] = (), *, tags: Sequence[st
             raise UsageError(f"no selected run started since {since_text}", hint="see `gatebook ls`")
         raise UsageError("no runs yet", hint="record one with `gatebook run -- CMD`")
     return current(store, picked)
+
+
+_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)\s*$", re.I)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400,
+          "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
+
+
+def parse_since(value: float | str | _dt.datetime, now: float | None = None, *, option: str = "--since") -> float:
+    """``--since`` as seconds since the epoch: ``2h``, ``3d``, ``1w``, ``2026-11-01`` or an ISO
+    datetime (a naive one is local time); a number or a datetime (the read API) is taken as is.
+    Anything else is a UsageError naming ``option``."""
+    if isinstance(value, _dt.datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value)
+    m = _REL.match(text)
+    if m:
+        return (time.time() if now is None else now) - float(m.group(1)) * _UNITS[m.group(2).lower()]
+    try:
+        return _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a time",
+                         hint="use a duration like 2h, 3d, 1w or a date like 2026-11-01") from None

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from gatebook.errors import SchemaVersionError
 from gatebook.ids import new_run_id
-from gatebook.records import RunStatus
+from gatebook.records import AliasEvent, Artifact, RunStatus
 from gatebook.store import open_store, schema
 from gatebook.store.dialects import dialect_for
 from gatebook.store.migrations import all_migrations
@@ -250,6 +250,86 @@ def test_old_postgres_ledger_needs_gatebook_migrate(pg_url: str) -> None:
         assert _actual_schema(engine) == _expected_schema()
     finally:
         engine.dispose()
+
+
+# -- a v4 ledger (before aliases and artifact lineage) ---------------------------------------------
+
+
+def _build_v4_ledger(url: str) -> str:
+    """A ledger at schema v4 holding one finished run with metric points and their aggregates,
+    an event and two artifacts (one with content), written with plain SQL. Returns the run id."""
+    _apply(url, upto=4)
+    run_id = new_run_id(T0)
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO gb_meta (key, value) VALUES ('schema_version', '4')"))
+            conn.execute(text("INSERT INTO gb_runs (id, name, status, created_at, ended_at, exit_code, source)"
+                              " VALUES (:id, 'v4-run', 'finished', :created, :ended, 0, 'api')"),
+                         {"id": run_id, "created": T0, "ended": T0 + 60})
+            conn.execute(text("INSERT INTO gb_metrics (run_id, key, step, value, ts)"
+                              " VALUES (:r, 'auprc', :s, :v, :ts)"),
+                         [{"r": run_id, "s": s, "v": v, "ts": T0 + s} for s, v in enumerate([0.2, 0.3074])])
+            conn.execute(text("INSERT INTO gb_metric_stats (run_id, key, n, vmin, vmax, last_step, last_value,"
+                              " last_ts) VALUES (:r, 'auprc', 2, 0.2, 0.3074, 1, 0.3074, :ts)"),
+                         {"r": run_id, "ts": T0 + 1})
+            conn.execute(text("INSERT INTO gb_events (run_id, ts, kind, data) VALUES (:r, :ts, 'status', :d)"),
+                         {"r": run_id, "ts": T0, "d": '{"status":"finished"}'})
+            conn.execute(text("INSERT INTO gb_artifacts (run_id, path, kind, size, sha256, ts, content)"
+                              " VALUES (:r, :p, :k, :n, :h, :ts, :c)"),
+                         [{"r": run_id, "p": "/ckpt/epoch_14.ckpt", "k": "checkpoint", "n": 10, "h": "a" * 64,
+                           "ts": T0 + 2, "c": None},
+                          {"r": run_id, "p": "git.patch", "k": "patch", "n": 4, "h": "b" * 64, "ts": T0 + 3,
+                           "c": b"diff"}])
+    finally:
+        engine.dispose()
+    return run_id
+
+
+def _assert_v4_data_readable_and_v5_usable(store: Any, run_id: str) -> None:
+    run = store.get_run(run_id)
+    assert (run.name, run.status, run.ended_at) == ("v4-run", RunStatus.FINISHED, T0 + 60)
+    stats = store.metric_stats([run_id])[run_id]["auprc"]
+    assert (stats.last, stats.count, stats.last_step) == (0.3074, 2, 1)
+    assert [e.data for e in store.events(run_id)] == [{"status": "finished"}]
+    assert store.artifacts(run_id) == [Artifact("/ckpt/epoch_14.ckpt", "checkpoint", 10, "a" * 64, T0 + 2),
+                                       Artifact("git.patch", "patch", 4, "b" * 64, T0 + 3)]
+    assert store.artifact_content(run_id, "patch") == b"diff"
+    assert store.find_artifacts("a" * 64) == [(run_id, store.artifacts(run_id)[0])]
+    # the v5 tables work
+    assert store.list_aliases() == [] and store.alias_events() == []
+    event = AliasEvent(id=0, alias="champion", ts=T0 + 99, by="me@host", action="moved", from_run=None,
+                       to_run=run_id, verdict="PASS")
+    assert store.move_alias("champion", run_id, expected=None, event=event)
+    assert store.resolve_run("@champion").id == run_id
+    assert [e.to_run for e in store.alias_events("champion")] == [run_id]
+
+
+def test_v4_sqlite_ledger_is_upgraded_to_aliases_with_its_data(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    run_id = _build_v4_ledger(url)
+    assert _version_in(url) == 4
+    with open_store(url) as store:
+        _assert_v4_data_readable_and_v5_usable(store, run_id)
+    _assert_current_schema(url)
+    backup = tmp_path / "ledger.db.v4.bak"
+    with sqlite3.connect(backup) as conn:  # the untouched v4 ledger
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "gb_aliases" not in tables and "gb_metric_stats" in tables
+        assert conn.execute("SELECT count(*) FROM gb_artifacts").fetchone() == (2,)
+    conn.close()
+
+
+@pytest.mark.postgres
+def test_v4_postgres_ledger_is_upgraded_to_aliases_with_its_data(pg_url: str) -> None:
+    run_id = _build_v4_ledger(pg_url)
+    with pytest.raises(SchemaVersionError):
+        open_store(pg_url)
+    assert _version_in(pg_url) == 4
+    with SQLStore(pg_url, migrate=True) as store:
+        _assert_v4_data_readable_and_v5_usable(store, run_id)
+    _assert_current_schema(pg_url)
 
 
 # -- (d) a ledger from a newer gatebook ----------------------------------------------------------

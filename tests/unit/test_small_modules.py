@@ -13,7 +13,7 @@ from gatebook.ids import ID_LENGTH, looks_like_id_prefix, new_run_id
 
 
 def test_public_api_is_pinned() -> None:
-    assert gatebook.__all__ == ["GatebookError", "Run", "RunStatus", "__version__", "artifact", "current",
+    assert gatebook.__all__ == ["GatebookError", "Ledger", "Run", "RunStatus", "__version__", "artifact", "current",
                                 "finish", "init", "log", "note", "should_stop", "summary"]
     for name in gatebook.__all__:
         assert getattr(gatebook, name) is not None

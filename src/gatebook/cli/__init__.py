@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("gatebook.cli.read:ls_cmd", "List runs, newest first, with filters."),
     "show": ("gatebook.cli.read:show_cmd", "Show one run: provenance, params, metrics, notes, artifacts."),
     "tail": ("gatebook.cli.read:tail_cmd", "Print a run's output; -f follows it while it runs."),
+    "artifacts": ("gatebook.cli.artifacts:artifacts_cmd", "List a run's artifacts and lineage; --path, --verify."),
     "log": ("gatebook.cli.write:log_cmd", "Log metric values to a run from the shell (key=value ...)."),
     "note": ("gatebook.cli.write:note_cmd", "Attach a note to a run."),
     "gate": ("gatebook.cli.gate:gate_cmd", "Judge a run with gates from gatebook.yaml: PASS / MARGINAL / FAIL."),
@@ -50,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "Run a parameter grid as runs in parallel, "
             "pruned by gates; status and ranked table."),
     "migrate": ("gatebook.cli.init:migrate_cmd", "Upgrade the ledger's schema to this gatebook version."),
+    "promote": ("gatebook.cli.registry:promote_cmd",
+                "Move an alias (@champion) to a run only when it passes the gates against the holder."),
+    "aliases": ("gatebook.cli.registry:aliases_cmd",
+                "List aliases; `aliases log` the audit trail; `aliases rollback` the previous holder."),
 }
 
 

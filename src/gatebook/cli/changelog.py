@@ -12,12 +12,12 @@ from gatebook.cli.common import (
     emit_json,
     json_option,
     open_ledger,
-    parse_since,
     project_config,
     selection_options,
     store_option,
 )
 from gatebook.errors import UsageError
+from gatebook.selection import parse_since
 
 if TYPE_CHECKING:
     pass

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import json
-import re
 import sys
-import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
-from gatebook.errors import UsageError
 from gatebook.render.text import ago, duration, iso  # noqa: F401 - the CLI's names for them
 
 if TYPE_CHECKING:
@@ -75,15 +71,7 @@ def open_ledger(*, create: bool = False) -> Store:
     from gatebook import project
     from gatebook.store import open_store
 
-    proj = project.locate(store_url_flag(), create=create)
-    if not create and proj.store_url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        path = Path(proj.store_url[len("sqlite:///"):])
-        if not path.exists():
-            from gatebook.errors import StoreError
-
-            raise StoreError(f"no ledger at {path}", hint="run `gatebook init` or record a run first")
+    proj = project.locate(store_url_flag(), create=True) if create else project.locate_for_reading(store_url_flag())
     store = open_store(proj.store_url)
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
@@ -101,23 +89,6 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(json_safe_numbers(data), indent=indent, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)\s*$", re.I)
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400,
-          "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
-
-
-def parse_since(text: str, now: float | None = None) -> float:
-    """``2h``, ``3d``, ``1w``, ``2026-11-01`` or an ISO datetime, as seconds since the epoch."""
-    now = time.time() if now is None else now
-    m = _REL.match(text)
-    if m:
-        return now - float(m.group(1)) * _UNITS[m.group(2).lower()]
-    try:
-        value = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--since {text!r} is not a time",
-                         hint="use a duration like 2h, 3d, 1w or a date like 2026-11-01") from None
-    return value.timestamp()
 
 
 def console(stderr: bool = False) -> Any:

@@ -49,11 +49,7 @@ def gate_cmd(run: str, gates: tuple[str, ...], baseline: str | None, strict: boo
         judged = gate_run(store, project_config(), run, gates, baseline)
     record, verdict = judged.run, judged.verdict
     if as_json:
-        doc = verdict.to_dict()
-        doc.update(run=judged.run_ref(), baselines={n: {"id": b.id, "name": b.name}
-                                                   for n, b in judged.gating.baseline_runs.items()},
-                   advice=[a.to_dict() for a in judged.advice])
-        emit_json(doc)
+        emit_json(judged.to_dict())
     else:
         con = console()
         print_verdict(con, verdict, record.label, judged.baseline_labels)
@@ -115,7 +111,7 @@ def triage_cmd(run: str, gates: tuple[str, ...], baseline: str | None, apply_: b
                 con.print(line, markup=False)
     if all_fixes and not apply_:
         raise UsageError("--all goes with --apply", hint="gatebook triage RUN --apply --all")
-    doc = {"run": judged.run_ref(), "verdict": judged.verdict.to_dict(), "advice": [a.to_dict() for a in judged.advice]}
+    doc = judged.triage_dict()
     if not apply_:
         if as_json:
             emit_json(doc)

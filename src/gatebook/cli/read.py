@@ -14,12 +14,12 @@ from gatebook.cli.common import (
     emit_json,
     json_option,
     open_ledger,
-    parse_since,
     store_option,
 )
 from gatebook.records import RunStatus
 from gatebook.render.styles import status_style
 from gatebook.render.text import event_text
+from gatebook.selection import parse_since
 
 
 @click.command("ls")
@@ -193,11 +193,14 @@ def _render_show(doc: dict[str, Any], *, packages: bool) -> None:
         for n in doc["notes"]:
             con.print(f"  {n['ts']}  {n['text']}")
     if doc["artifacts"]:
+        from gatebook.render.artifacts import lineage_lines, size_text
+
         con.print("\n[bold]artifacts[/]")
         for a in doc["artifacts"]:
-            size = f"{a['size']} B" if a["size"] is not None else "?"
             digest = f"  sha256 {a['sha256'][:12]}" if a["sha256"] else ""
-            con.print(escape(f"  [{a['kind']}] {a['path']}  {size}{digest}"))
+            con.print(escape(f"  [{a['kind']}] {a['path']}  {size_text(a['size'])}{digest}"))
+            for line in lineage_lines(a.get("derived_from") or ()):
+                con.print(escape(f"      {line}"), style="dim")
     if doc["events"]:
         con.print("\n[bold]history[/]")
         for e in doc["events"]:

@@ -144,7 +144,8 @@ class Store(abc.ABC):
     def resolve_run(self, ref: str) -> RunRecord:
         """A run from a reference: exact id, then the latest run of that name, then an
         id prefix. NotFoundError (naming similar names) or AmbiguousRunError. ``@name`` is an
-        alias: the run it points at (an unknown alias is a NotFoundError listing the aliases)."""
+        alias: the run it points at, never a run name (an unknown alias is a NotFoundError whose
+        message lists the aliases, or says there are none, and whose hint names ``gatebook aliases``)."""
 
     @abc.abstractmethod
     def list_runs(self, query: RunQuery = RunQuery(), *, full: bool = False) -> list[RunRecord]:
@@ -256,38 +257,47 @@ class Store(abc.ABC):
         """``{run_id: events(run_id, kinds)}`` for every id."""
         return {r: self.events(r, kinds) for r in run_ids}
 
+    @abc.abstractmethod
     def find_artifacts(self, sha256: str) -> list[tuple[str, Artifact]]:
         """Every logged artifact whose content hash is ``sha256``, as ``(run_id, artifact)``,
-        oldest first (lineage: which run made the file a new artifact was derived from)."""
-        raise NotImplementedError
+        oldest first (by logging time, then the order they were stored; lineage: which run made
+        the file a new artifact was derived from). An unknown hash gives ``[]``."""
 
     # -- aliases: names that point at one run, moved by compare-and-set, with an append-only trail --
+    # Names are stored as given (without the ``@``); the registry validates them.
+    @abc.abstractmethod
     def get_alias(self, name: str) -> AliasRecord | None:
         """The alias ``name`` (without its ``@``), or None when no run holds it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def list_aliases(self) -> list[AliasRecord]:
         """Every alias, by name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def move_alias(self, name: str, run_id: str, *, expected: str | None, event: AliasEvent) -> bool:
         """Point ``name`` at ``run_id`` if its holder is still ``expected`` (None: the alias does
         not exist yet), and append ``event`` (its ``id`` is ignored) in the same transaction.
 
-        Compare-and-set: returns False, writing nothing, when another writer moved (or created)
-        the alias first; exactly one of two concurrent moves from the same holder wins. The
-        alias row takes ``since=event.ts``, ``by=event.by``, ``verdict``, ``forced`` and
-        ``reason`` from the event."""
-        raise NotImplementedError
+        Compare-and-set: returns False, writing nothing (no event either), when another writer
+        moved (or created) the alias first; exactly one of two concurrent moves from the same
+        holder wins. The alias row takes ``since=event.ts``, ``by=event.by``, ``verdict``,
+        ``forced`` and ``reason`` from the event. Moving an alias to the run it already holds
+        is not special here (it succeeds and is recorded): callers say "no-op" before calling.
 
+        The event must describe this move: ``event.alias == name``, ``event.from_run ==
+        expected``, ``event.to_run == run_id`` and an action that moves (``moved``, ``forced``,
+        ``rollback``); otherwise ValueError (a programming error), nothing written."""
+
+    @abc.abstractmethod
     def add_alias_event(self, event: AliasEvent) -> None:
-        """Append an event that moves nothing (a refused attempt). The trail has no update or
-        delete path."""
-        raise NotImplementedError
+        """Append an event that moves nothing (a refused attempt: action ``refused``, else
+        ValueError). The trail has no update or delete path."""
 
+    @abc.abstractmethod
     def alias_events(self, name: str | None = None) -> list[AliasEvent]:
-        """The trail of ``name`` (every alias when None), oldest first."""
-        raise NotImplementedError
+        """The trail of ``name`` (every alias when None), oldest first (in the order the events
+        were stored), each with its store-given ``id`` (increasing). ``data`` comes back as JSON
+        gives it (tuples as lists; NaN and inf kept)."""
 
     @abc.abstractmethod
     def close(self) -> None:

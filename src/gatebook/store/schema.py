@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -133,7 +134,9 @@ artifacts = Table(
     Column("sha256", String(64)),
     Column("ts", Float, nullable=False),
     Column("content", LargeBinary),  # kept in the ledger for small artifacts (the dirty patch)
+    Column("derived_from", Text),  # v5: JSON list of {"path", "sha256", "run_id"}; NULL: none
     Index("ix_gb_artifacts_run", "run_id"),
+    Index("ix_gb_artifacts_sha256", "sha256"),  # v5: lineage, which run logged a file
 )
 
 output = Table(
@@ -157,4 +160,35 @@ events = Table(
     Column("step", Integer),
     Column("data", Text),  # JSON
     Index("ix_gb_events_run", "run_id", "id"),
+)
+
+# v5: aliases (a name that points at one run, moved by compare-and-set on run_id) and
+# their append-only trail (every move and every refused attempt; never updated or deleted).
+aliases = Table(
+    "gb_aliases",
+    metadata,
+    Column("name", String(255), primary_key=True),  # without its "@"
+    Column("run_id", String(32), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("by", String(255), nullable=False),  # user@host
+    Column("verdict", String(16)),
+    Column("forced", Boolean, nullable=False),
+    Column("reason", Text),
+)
+
+alias_events = Table(
+    "gb_alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alias", String(255), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("by", String(255), nullable=False),
+    Column("action", String(16), nullable=False),  # records.ALIAS_ACTIONS
+    Column("from_run", String(32)),
+    Column("to_run", String(32)),
+    Column("verdict", String(16)),
+    Column("forced", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("data", Text),  # JSON
+    Index("ix_gb_alias_events_alias", "alias", "id"),
 )

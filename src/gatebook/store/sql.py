@@ -1,7 +1,7 @@
 """The one Store implementation, on SQLAlchemy Core: the schema, and the parts put together.
 
-Backend errors are translated in :mod:`gatebook.store.sql_base`; runs, writes and reads live in
-:mod:`.sql_runs`, :mod:`.sql_writes` and :mod:`.sql_reads`.
+Backend errors are translated in :mod:`gatebook.store.sql_base`; runs, writes, reads and aliases
+live in :mod:`.sql_runs`, :mod:`.sql_writes`, :mod:`.sql_reads` and :mod:`.sql_aliases`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from gatebook.errors import SchemaVersionError
 from gatebook.store import schema as t
 from gatebook.store.dialects import Dialect, dialect_for
+from gatebook.store.sql_aliases import SQLAliases
 from gatebook.store.sql_reads import SQLReads
 from gatebook.store.sql_runs import SQLRuns
 from gatebook.store.sql_writes import SQLWrites
 
 
-class SQLStore(SQLRuns, SQLWrites, SQLReads):
+class SQLStore(SQLRuns, SQLWrites, SQLReads, SQLAliases):
     """A ledger in a SQL database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str, *, migrate: bool | None = None) -> None:

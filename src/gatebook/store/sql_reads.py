@@ -141,8 +141,14 @@ class SQLReads(SQLBase):
     def artifacts(self, run_id: str) -> list[Artifact]:
         a = t.artifacts
         with self._read() as conn:
-            return [Artifact(path=p, kind=k, size=s, sha256=h, ts=ts) for p, k, s, h, ts in conn.execute(
-                select(a.c.path, a.c.kind, a.c.size, a.c.sha256, a.c.ts).where(a.c.run_id == run_id).order_by(a.c.id))]
+            return [_to_artifact(row) for row in conn.execute(
+                select(*_ARTIFACT_COLUMNS).where(a.c.run_id == run_id).order_by(a.c.id))]
+
+    def find_artifacts(self, sha256: str) -> list[tuple[str, Artifact]]:
+        a = t.artifacts
+        with self._read() as conn:
+            return [(row.run_id, _to_artifact(row)) for row in conn.execute(
+                select(a.c.run_id, *_ARTIFACT_COLUMNS).where(a.c.sha256 == sha256).order_by(a.c.ts, a.c.id))]
 
     def artifact_content(self, run_id: str, kind: str) -> bytes | None:
         a = t.artifacts
@@ -169,3 +175,14 @@ class SQLReads(SQLBase):
         with self._read() as conn:
             return [EventRow(run_id=run_id, ts=ts, kind=kind, step=step, data=serialize.loads(data))
                     for ts, kind, step, data in conn.execute(stmt.order_by(e.c.id))]
+
+
+_ARTIFACT_COLUMNS = (t.artifacts.c.path, t.artifacts.c.kind, t.artifacts.c.size, t.artifacts.c.sha256,
+                     t.artifacts.c.ts, t.artifacts.c.derived_from)
+
+
+def _to_artifact(row: Any) -> Artifact:
+    """An artifact from a row of ``_ARTIFACT_COLUMNS`` (any Row shape holding them)."""
+    derived = serialize.loads(row.derived_from, None) or []
+    return Artifact(path=row.path, kind=row.kind, size=row.size, sha256=row.sha256, ts=row.ts,
+                    derived_from=tuple(derived))

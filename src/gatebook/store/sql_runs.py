@@ -16,6 +16,7 @@ from gatebook.ids import claim_run_id, looks_like_id_prefix, new_run_id
 from gatebook.records import RunRecord, RunStatus
 from gatebook.store import schema as t
 from gatebook.store.base import RunQuery
+from gatebook.store.sql_aliases import resolve_alias
 from gatebook.store.sql_base import SQLBase, chunks
 
 _ID_ATTEMPTS = 16  # fresh ids tried when a new run's id is taken
@@ -137,6 +138,13 @@ class SQLRuns(SQLBase):
         if not ref:
             raise NotFoundError("an empty run reference", hint="give a run id, id prefix or name")
         with self._read() as conn:
+            if ref.startswith("@"):  # an alias: never a run name, so never confused with one
+                run_id = resolve_alias(conn, ref[1:])
+                row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+                if row is None:
+                    raise NotFoundError(f"the alias {ref} points at run {run_id}, which is not in the ledger",
+                                        hint="see `gatebook aliases log`")
+                return self._with_tags(conn, [row], full=True)[0]
             row = conn.execute(select(t.runs).where(t.runs.c.id == ref)).first()
             if row is None:
                 row = conn.execute(

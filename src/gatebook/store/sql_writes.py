@@ -44,7 +44,9 @@ class SQLWrites(SQLBase):
         if b.artifacts:
             conn.execute(t.artifacts.insert(), [
                 {"run_id": a.run_id, "path": a.path, "kind": a.kind, "size": a.size, "sha256": a.sha256,
-                 "ts": a.ts, "content": a.content} for a in b.artifacts])
+                 "ts": a.ts, "content": a.content,
+                 "derived_from": serialize.dumps(list(a.derived_from)) if a.derived_from else None}
+                for a in b.artifacts])
         for run_id, seqs in b.output_deletes:
             o = t.output
             wanted = sorted(set(seqs))

@@ -20,6 +20,7 @@ the leak test can check that :meth:`Store.close` releases everything.
 
 from __future__ import annotations
 
+from gatebook.testing.store_contract.aliases import AliasesContract
 from gatebook.testing.store_contract.common import make_run
 from gatebook.testing.store_contract.listing import ListingContract
 from gatebook.testing.store_contract.metrics import MetricsContract
@@ -29,5 +30,5 @@ from gatebook.testing.store_contract.writes import WritesContract
 __all__ = ["StoreContract", "make_run"]
 
 
-class StoreContract(RunsContract, ListingContract, WritesContract, MetricsContract):
+class StoreContract(RunsContract, ListingContract, WritesContract, MetricsContract, AliasesContract):
     """Base class of the tests every Store backend must pass. Subclasses provide ``store``."""
