@@ -10,7 +10,8 @@
 #   4. lr-0.002       : fails the epoch-2 gate and is stopped live (it saves its checkpoint
 #                       first, via gb.should_stop())
 # then judges the variants against the baseline with `gatebook gate`, asks
-# `gatebook triage` what to try after the stopped one (and runs that fix), and compares
+# `gatebook triage` what to try after the stopped one (and runs that fix), promotes to
+# @champion only what passes against the holder (`gatebook aliases log champion`), compares
 # every run with the baseline (`gatebook compare`), runs a 4-trial learning-rate sweep (one
 # trial stopped by the gate, the rest ranked), writes the change log and an HTML report.
 # The gates are in demo-project/gatebook.yaml (written below; see docs/gates.md).
@@ -71,6 +72,8 @@ gates:
     checks:
       - "best val_acc >= baseline - 0.5 pp"   # pp: percentage points, 0.005
       - {metric: val_loss, pass: "<= baseline", marginal: "<= baseline + 25%"}   # % of the baseline's loss
+aliases:
+  champion: {gates: [promotion]}  # @champion moves only to a run that passes promotion against it
 EOF
 git add .gitignore train.py gatebook.yaml
 git commit -q -m "digits MLP: initial training script"
@@ -107,6 +110,17 @@ section "gatebook triage lr-0.002: why it failed, what to try next"
 section "gatebook triage lr-0.002 --apply: run the next fix as a child run"
 "$GB" triage lr-0.002 --apply || echo "(the fix's run exited $?)"
 
+section "gatebook promote: @champion moves only to a run that passes against the holder"
+"$GB" promote baseline --to champion          # the first holder: nothing to compare with yet
+"$GB" promote lr-0.002 --to champion \
+  || echo "(refused: exit $?; lr-0.002 was stopped by its gate, only a finished run is promoted)"
+"$GB" promote wider --to champion             # judged against @champion (baseline): PASS, it moves
+"$GB" promote lr-0.002-lr-0.05 --to champion \
+  || echo "(refused: exit $?; the fix does not reach the champion, @champion stays on wider)"
+"$GB" aliases
+"$GB" aliases log champion
+echo "the champion's checkpoint: $("$GB" artifacts @champion --kind checkpoint --path)"
+
 section "gatebook ls"
 "$GB" ls
 
@@ -130,7 +144,9 @@ their parent. `lr-0.002` failed the live gate `epoch2` (val_acc >= 0.80 @ epoch 
 stopped it right after epoch 2 (it saved its checkpoint first: train.py polls gb.should_stop()), and
 `gatebook triage` named the playbook's next fix, which `--apply` ran as the child
 `lr-0.002-lr-0.05`. `gatebook gate RUN --gate promotion` judged the variants against the
-baseline (exit 0 PASS / 1 FAIL, `--json` for scripts); `gatebook compare` puts them side by side
+baseline (exit 0 PASS / 1 FAIL, `--json` for scripts); `gatebook promote` moved @champion from
+`baseline` to `wider` (judged against the holder) and refused the stopped run and the weaker fix,
+all kept in `gatebook aliases log champion`; `gatebook compare` puts them side by side
 with deltas; `gatebook sweep run sweep.yaml` ran a 4-trial grid two at a time (lr 0.002 stopped
 after epoch 2 by the same gate) and ranked it; CHANGELOG.md and report.html were written from the ledger. Everything lives in
 demo-project/.gatebook/ledger.db; try `cd demo-project && ../.venv/bin/gatebook show baseline --json`.

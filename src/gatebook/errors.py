@@ -62,6 +62,13 @@ class SchemaVersionError(StoreError):
     """The ledger's schema does not match this version of gatebook."""
 
 
+class AliasBusyError(GatebookError):
+    """An alias kept moving while a promotion (or rollback) judged: nothing moved (exit 1, a
+    refused decision rather than bad input: try again)."""
+
+    exit_code = 1
+
+
 class MissingExtraError(GatebookError):
     """An optional dependency is needed but not installed."""
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from gatebook.errors import GatebookError, UsageError
+from gatebook.errors import AliasBusyError, UsageError
 from gatebook.gates.evaluate import Series, Tier, Verdict
 from gatebook.records import AliasEvent, RunRecord, RunStatus
 from gatebook.registry.names import check_name
@@ -34,12 +34,6 @@ NO_HOLDER = "no holder yet"
 
 MOVES = ("moved", "forced", "rollback")
 """The trail's actions that move an alias (``refused`` moves nothing)."""
-
-
-class AliasBusyError(GatebookError):
-    """The alias kept moving while a promotion (or rollback) judged: nothing moved, exit 1."""
-
-    exit_code = 1
 
 
 def _ref(run: RunRecord | None) -> dict[str, Any] | None:

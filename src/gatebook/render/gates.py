@@ -24,6 +24,8 @@ def print_verdict(con: Any, verdict: Verdict, run_label: str, baselines: dict[st
         base = baselines.get(gate.name)
         title = f"gate {gate.name} on {run_label}" + (f" vs baseline {base}" if base else "")
         con.print(f"[bold]{escape(title)}[/bold]: {_tier(gate.tier)}")
+        if not gate.checks:  # nothing judged (a first holder's baseline checks): no empty table
+            continue
         table = Table(box=None, pad_edge=False, header_style="bold")
         for col in ("check", "observed", "threshold", "tier", "why"):
             table.add_column(col, overflow="fold")
