@@ -61,7 +61,10 @@ def page(*parts: str) -> str:
 
 def table(heads: Sequence[str], rows: Sequence[Sequence[str]], *, foot: Sequence[Sequence[str]] = ()) -> str:
     """A table of cells that are already HTML (``<td>``/``<th>`` markup included)."""
-    out = ["<table><thead><tr>", "".join(f"<th>{esc(h)}</th>" for h in heads), "</tr></thead><tbody>"]
+    out = ["<table>"]
+    if any(heads):  # a key/value table has no header row
+        out += ["<thead><tr>", "".join(f"<th>{esc(h)}</th>" for h in heads), "</tr></thead>"]
+    out.append("<tbody>")
     out += ["<tr>" + "".join(r) + "</tr>" for r in rows]
     out.append("</tbody>")
     if foot:
