@@ -54,6 +54,7 @@ BENCHES: dict[str, tuple[str, float, str]] = {
     "compare_mlflow": ("bench_compare_mlflow.py", 900, "8b. MLflow search_runs peer"),
     "sweep": ("bench_sweep.py", 900, "9. Sweep scheduling overhead"),
     "promote": ("bench_promote.py", 600, "10. Promotion and the read API"),
+    "series": ("bench_series.py", 600, "11. Exact curves: 1,000,000 points to 2,000 buckets"),
 }
 
 QUOTED_LOG_COSTS = (("trackio", 18e-6), ("wandb (offline)", 186e-6), ("MLflow", 7.5e-3))
@@ -457,6 +458,27 @@ def section_promote(rep: Report, r: dict[str, Any]) -> None:
     rep.table("10. Promotion and the read API", "", rows, notes, [0, 2])
 
 
+def section_series(rep: Report, r: dict[str, Any]) -> None:
+    doc, raw, red = v(r, "document"), v(r, "raw_sqlite"), v(r, "reduce")
+    zoom, raw_range = v(r, "zoom"), v(r, "raw_range")
+    rows: list[Row] = [
+        ("`series_document(run, key, buckets=2000)` of a 1,000,000-point series: read + reduce", fs(doc),
+         f"raw sqlite3 reading the same rows: {fs(raw)}", fx(div(doc, raw)), "≤ 100 ms", met(None if doc is None
+                                                                                            else doc <= 0.1)),
+        ("of which the reduction alone (pure Python, points already in memory)", fs(red), "—", "—", "≤ 100 ms",
+         met(None if red is None else red <= 0.1)),
+        ("zoom: a 1,000-point range at full resolution", fs(zoom), f"raw sqlite3, that range by index: {fs(raw_range)}",
+         fx(div(zoom, raw_range)), "—", "—"),
+    ]
+    notes = [f"{v(r, 'points'):,} points in {v(r, 'buckets_out')} buckets; the single spike kept: {v(r, 'spike_kept')} "
+             f"(at x={v(r, 'spike_x')}); NaN marked at {v(r, 'nan_x')}; zoom returned {v(r, 'zoom_points')} points "
+             f"whole. Ledger {v(r, 'ledger_mb'):.0f} MB.",
+             "Not met yet: the store reads the whole series (ordered by time, through SQLAlchemy) before the "
+             "reduction, and a zoom reads it all again. A step-ordered, ranged store read is the next step "
+             "(issue 12)."]
+    rep.table("11. Exact curves: 1,000,000 points to 2,000 buckets", "", rows, notes, [0, 1])
+
+
 SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     # name -> (title, renderer, other results it uses)
     "log_call": ("1. `gb.log` call cost", section_log_call, ("mlflow",)),
@@ -469,6 +491,7 @@ SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     "compare": ("8. Compare and change log over 1,000 runs", section_compare, ("compare_mlflow",)),
     "sweep": ("9. Sweep scheduling overhead (local runner and Ray backend)", section_sweep, ()),
     "promote": ("10. Promotion and the read API", section_promote, ()),
+    "series": ("11. Exact curves: 1,000,000 points to 2,000 buckets", section_series, ()),
 }
 
 

@@ -22,7 +22,7 @@ IO_MODULES = ("os", "subprocess", "socket", "shutil", "pathlib", "sqlalchemy", "
               "gatebook.project", "gatebook.capture", "gatebook.cli", "gatebook.api", "click", "rich")
 STORE_MAY_IMPORT = ("gatebook.records", "gatebook.errors", "gatebook.ids", "gatebook.serialize", "gatebook.store")
 PURE = ["gates/checks.py", "gates/grammar.py", "gates/check_lexer.py", "gates/check_parser.py", "gates/evaluate.py",
-        "sweep/prune.py", "sweep/space.py", "sweep/template.py", "placeholders.py", "records.py"]
+        "sweep/prune.py", "sweep/space.py", "sweep/template.py", "placeholders.py", "buckets.py", "records.py"]
 TERMINAL = ("rich", "click")
 """Libraries that draw on or parse a terminal: only ``cli/`` and ``render/`` import them."""
 

@@ -192,3 +192,20 @@ def test_progress_renders_with_the_palette() -> None:
     styles = {text.plain[s.start:s.end]: str(s.style) for s in text.spans}
     assert styles["3 done"] == status_style("finished")
     assert styles["1 stopped"] == status_style("stopped")
+
+
+def test_sweep_show_of_runs_without_trials_says_so_and_never_crashes(tmp_path: Path) -> None:
+    """A group tagged sweep whose runs carry no trial tag (made by hand): `sweep show` has nothing
+    to rank; --json says ranking null and the text says so, both exit 0 (it was an internal error)."""
+    from gatebook.ids import new_run_id
+    from gatebook.store import open_store
+    from tests.helpers import invoke, invoke_json
+
+    (tmp_path / ".gatebook").mkdir()
+    with open_store(f"sqlite:///{tmp_path}/.gatebook/ledger.db") as store:
+        now = time.time()
+        store.create_run(RunRecord(id=new_run_id(now), name="by-hand", status=RunStatus.FINISHED, created_at=now,
+                                   group="hand", tags=("sweep",)))
+    assert invoke_json("sweep", "show", "hand", cwd=tmp_path) == {"sweep": "hand", "ranking": None}
+    text = invoke("sweep", "show", "hand", cwd=tmp_path)
+    assert text.returncode == 0 and "no trial to rank yet" in text.stderr

@@ -193,28 +193,19 @@ def show_cmd(sweep: str, gates: tuple[str, ...], metrics: tuple[str, ...], sort:
     SWEEP is the sweep's name or its file; with the file, its objective ranks the table and its
     gates are the verdict columns (else the gates the trials ran with and metrics.primary)."""
     from gatebook import project
-    from gatebook.gates.spec import select_gates
     from gatebook.project_config import load_project_config
-    from gatebook.sweep.plan import sweep_trials
-    from gatebook.sweep.rank import ranking, sweep_baseline
+    from gatebook.sweep.rank import show_document
 
     sweep, spec = _sweep_ref(sweep)
     proj = project.locate(store_url_flag(), create=False)
     pconf = load_project_config(proj.root)
     with open_ledger() as store:
-        trials, _ = sweep_trials(store, sweep, full=True)
-        supervised = [((r.provenance or {}).get("gatebook") or {}) for r in trials]
-        ran_with = [g for s in supervised for g in (s.get("gates") or [])]
-        names = list(gates) or list(dict.fromkeys(g for g in (list(spec.gates) if spec else []) + ran_with
-                                                  if g in pconf.gates))
-        gate_objs = select_gates(pconf.gates, names, pconf.source) if names else []
-        base = sweep_baseline(store, trials, baseline)
-        objective = sort or (metrics[0] if metrics else (spec.objective if spec is not None and spec.objective else
-                                                          pconf.metrics.primary[0] if pconf.metrics.primary else None))
-        comparison = ranking(store, trials, objective=objective, gates=gate_objs, baseline=base, pconf=pconf,
-                             metrics=list(metrics) or None, sort=sort)
+        doc, comparison = show_document(store, pconf, sweep, spec=spec, gates=gates, metrics=metrics, sort=sort,
+                                        baseline=baseline)
     if as_json:
-        emit_json({"sweep": sweep, "ranking": comparison.to_dict()})
+        emit_json(doc)
+    elif comparison is None:
+        click.echo(f"sweep {sweep}: no trial to rank yet", err=True)
     else:
         _print_table(comparison)
     return 0

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gatebook.gates.spec import Gate
     from gatebook.project_config import ProjectConfig
     from gatebook.store.base import Store
+    from gatebook.sweep.spec import SweepSpec
 
 
 def sweep_metrics(objective: str | None, gates: Sequence[Gate]) -> list[str]:
@@ -120,3 +121,29 @@ def sweep_baseline(store: Store, trials: Sequence[RunRecord], override: str | No
         if override:
             raise NotFoundError(f"--baseline: {exc.message}", hint=exc.hint) from None
         return None
+
+
+def show_document(store: Store, pconf: ProjectConfig, sweep: str, *, spec: SweepSpec | None = None,
+                  gates: Sequence[str] = (), metrics: Sequence[str] = (), sort: str | None = None,
+                  baseline: str | None = None) -> tuple[dict[str, Any], Any]:
+    """``sweep show`` as data: ``({"sweep", "ranking"}, comparison)`` — the ``--json`` document
+    (``ranking`` null when no trial is ranked yet) and the comparison the table renders (or None).
+
+    The verdict columns are ``gates``, else the sweep file's and the gates its trials ran with
+    (those still declared); the ranking is by ``sort``, else the first ``metrics``, else the
+    file's objective, else ``metrics.primary``."""
+    from gatebook.gates.spec import select_gates
+    from gatebook.sweep.plan import sweep_trials
+
+    trials, _ = sweep_trials(store, sweep, full=True)  # an unknown sweep: NotFoundError
+    supervised = [((r.provenance or {}).get("gatebook") or {}) for r in trials]
+    ran_with = [g for s in supervised for g in (s.get("gates") or [])]
+    names = list(gates) or list(dict.fromkeys(g for g in (list(spec.gates) if spec else []) + ran_with
+                                              if g in pconf.gates))
+    gate_objs = select_gates(pconf.gates, names, pconf.source) if names else []
+    base = sweep_baseline(store, trials, baseline)
+    objective = sort or (metrics[0] if metrics else (spec.objective if spec is not None and spec.objective else
+                                                      pconf.metrics.primary[0] if pconf.metrics.primary else None))
+    comparison = ranking(store, trials, objective=objective, gates=gate_objs, baseline=base, pconf=pconf,
+                         metrics=list(metrics) or None, sort=sort)
+    return {"sweep": sweep, "ranking": comparison.to_dict() if comparison is not None else None}, comparison
