@@ -285,3 +285,12 @@ def test_the_series_route_is_mounted(client: TestClient) -> None:
     assert doc["key"] == "val_acc" and doc["run"]["name"] == "b"
     assert _one_line_error(client.get("/api/runs/nope/series/val_acc"), 404)
     assert _one_line_error(client.get("/api/runs/b/series/val_acc?buckets=0"), 400)
+
+
+def test_the_root_lists_what_the_server_answers(tmp_path: Path) -> None:
+    """Until the pages land, `/` (what `gatebook ui` opens in the browser) lists the API, not a 404."""
+    assert invoke("init", cwd=tmp_path).returncode == 0
+    proc = invoke("ui", "--get", "/", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert "GET /api/runs" in doc["api"] and doc["pages"] is None

@@ -251,11 +251,26 @@ def write_endpoint(ctx: Context, fn: Callable[[Context, Request, dict[str, Any]]
     return endpoint
 
 
+API_PATHS = ("GET /api/runs", "GET /api/runs/{ref}", "GET /api/runs/{ref}/series/{key}", "GET /api/compare",
+             "GET /api/sweeps/{name}", "GET /api/aliases", "GET /api/aliases/{name}/log", "GET /api/events",
+             "POST /api/runs/{ref}/stop", "POST /api/runs/{ref}/notes")
+
+
+def index(ctx: Context, request: Request) -> Any:
+    """``/`` and ``/api``: what this server answers (the pages come with a later release)."""
+    from gatebook import __version__
+
+    return {"gatebook": __version__, "api": list(API_PATHS),
+            "pages": None, "docs": "docs/ui.md: the JSON API; the pages come next"}
+
+
 def routes(ctx: Context) -> list[Any]:
     """The API's routes (the series route is added by app.py when ui/series.py is there)."""
     from starlette.routing import Route
 
     return [
+        Route("/", read_endpoint(ctx, index), methods=["GET"]),
+        Route("/api", read_endpoint(ctx, index), methods=["GET"]),
         Route("/api/runs", read_endpoint(ctx, runs), methods=["GET"]),
         Route("/api/runs/{ref}", read_endpoint(ctx, run), methods=["GET"]),
         Route("/api/runs/{ref}/stop", write_endpoint(ctx, stop), methods=["POST"]),
