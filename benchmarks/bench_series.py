@@ -15,7 +15,9 @@ median of REPEATS after a warm-up round:
   step) index (no sort of a million rows by ts): what a store read in x order could approach;
 - ``zoom``: ``series_document(..., start=500000, end=500999)`` (the whole series read, then sliced);
 - ``raw_range``: plain sqlite3 reading only those 1,000 rows through the (run_id, key, step)
-  index: what a ranged store read (``metric_series_range``) could approach.
+  index: what a ranged store read (``metric_series_range``) could approach;
+- ``points``: ``Store.metric_points(run, key)`` alone (the columns read the document uses);
+- ``points_range``: ``Store.metric_points(run, key, start=500000, end=500999)`` (the ranged read).
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def main() -> None:
         "raw_by_step": lambda: timed(lambda: con.execute(sql_step, (run_id, KEY)).fetchall()),
         "zoom": lambda: timed(lambda: series_document(store, run, KEY, buckets=BUCKETS, start=ZOOM[0], end=ZOOM[1])),
         "raw_range": lambda: timed(lambda: con.execute(sql_range, (run_id, KEY, *ZOOM)).fetchall()),
+        "points": lambda: timed(lambda: store.metric_points(run_id, KEY)),
+        "points_range": lambda: timed(lambda: store.metric_points(run_id, KEY, start=ZOOM[0], end=ZOOM[1])),
     }
     times = round_robin(variants, repeats, warmup=1)
     stats = {name: summary_stats(ts) for name, ts in times.items()}

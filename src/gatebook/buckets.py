@@ -72,10 +72,14 @@ def series_xy(points: Sequence[Sequence[Any]]) -> tuple[list[Number], list[float
     """x and y of ``(step, value, ...)`` points in logging order (the store's triples do too),
     by the x rule above, and whether x is the point number. Values are kept as they are
     (NaN and infinities included)."""
-    if not points:
+    return columns_xy(list(map(itemgetter(0), points)), list(map(itemgetter(1), points)))
+
+
+def columns_xy(steps: list[Any], values: list[float]) -> tuple[list[Number], list[float], bool]:
+    """:func:`series_xy` of the points as two columns (``Store.metric_points`` gives them);
+    the lists may be returned as they are (already in step order), never changed in place."""
+    if not steps:
         return [], [], False
-    steps: list[Any] = list(map(itemgetter(0), points))
-    values: list[float] = list(map(itemgetter(1), points))
     try:  # one pass for both questions: a None among the steps cannot be compared
         in_order = all(map(le, steps, islice(steps, 1, None))) and steps[0] is not None
     except TypeError:

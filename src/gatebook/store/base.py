@@ -210,6 +210,19 @@ class Store(abc.ABC):
         """Per key, the points ``(step, value, ts)`` in logging order; NaN as NaN."""
 
     @abc.abstractmethod
+    def metric_points(self, run_id: str, key: str, *, start: int | None = None,
+                      end: int | None = None) -> tuple[list[int | None], list[float]]:
+        """The steps and values of one key's points as two columns, NaN as NaN (a chart's read).
+
+        Without ``start``/``end``: every point, ordered by step (points with equal steps in
+        the order they were stored); but when any point of the key was logged without a step, every
+        point in logging order (the order of :meth:`metric_series`), so the caller numbers
+        them 1, 2, ... (the x rule of :func:`gatebook.buckets.series_xy`). With ``start``
+        and/or ``end``: only the points whose step is within ``start..end`` (both
+        inclusive, either open when None), ordered by step; points without a step are
+        never in a range. An unknown run or key gives ``([], [])``."""
+
+    @abc.abstractmethod
     def metric_points_after(self, run_id: str, after: int = 0, keys: Sequence[str] | None = None,
                             limit: int = 0) -> tuple[list[tuple[str, int | None, float, float]], int]:
         """Points ``(key, step, value, ts)`` stored after the cursor ``after``, in storing

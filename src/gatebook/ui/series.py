@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gatebook.buckets import Number, reduce_series, series_xy, window
+from gatebook.buckets import Number, columns_xy, reduce_series, window
 from gatebook.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -38,14 +38,17 @@ def series_document(store: Store, run: RunRecord, key: str, *, buckets: int = 20
         raise UsageError(f"buckets must be at least 1, not {buckets}")
     if start is not None and end is not None and start > end:
         raise UsageError(f"the range start {start} is after its end {end}")
-    points = store.metric_series(run.id, [key]).get(key)
-    if points is None:
+    # One read of the whole series in x order as two columns (Store.metric_points); a zoom
+    # reads it too, for the document's points, range and indexed (a ranged read alone
+    # cannot tell them), then keeps its window by bisection.
+    steps, values = store.metric_points(run.id, key)
+    if not steps:
         from gatebook.gates.evaluate import closest_keys
 
         have = sorted(store.metric_stats([run.id]).get(run.id, {}))
         shown = ", ".join(closest_keys(key, have, n=8)) if have else "none"
         raise NotFoundError(f"run {run.label} never logged {key!r}", hint=f"it has: {shown}")
-    xs, ys, indexed = series_xy(points)
+    xs, ys, indexed = columns_xy(steps, values)
     xs_in, ys_in = window(xs, ys, start, end)
     reduced = reduce_series(xs_in, ys_in, buckets)
     doc: dict[str, Any] = {

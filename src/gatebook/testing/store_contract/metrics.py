@@ -85,6 +85,31 @@ class MetricsContract(ContractBase):
             assert stats[r.id]["x"].last == float(i)
         assert sum(1 for v in stats.values() if v) == 3
 
+    def test_metric_points_by_step_nan_and_range(self, store: Store) -> None:
+        run = self._create(store)
+        store.log_metrics([(run.id, "loss", 5, 0.5, T0), (run.id, "loss", 2, NAN, T0 + 1),
+                           (run.id, "acc", 1, 0.9, T0 + 2), (run.id, "loss", 2, 0.25, T0 + 3),
+                           (run.id, "loss", 9, INF, T0 + 4)])
+        steps, values = store.metric_points(run.id, "loss")
+        assert steps == [2, 2, 5, 9]  # by step; equal steps in logging order
+        assert all(same_float(a, b) for a, b in zip(values, [NAN, 0.25, 0.5, INF], strict=True))
+        steps, values = store.metric_points(run.id, "loss", start=2, end=5)  # bounds inclusive
+        assert steps == [2, 2, 5] and values[1:] == [0.25, 0.5] and math.isnan(values[0])
+        assert store.metric_points(run.id, "loss", start=5, end=9) == ([5, 9], [0.5, INF])
+        assert store.metric_points(run.id, "loss", start=3) == ([5, 9], [0.5, INF])
+        assert store.metric_points(run.id, "loss", end=4)[0] == [2, 2]
+        assert store.metric_points(run.id, "loss", start=6, end=8) == ([], [])
+        assert store.metric_points(run.id, "acc") == ([1], [0.9])
+        assert store.metric_points(run.id, "nope") == ([], [])
+        assert store.metric_points(new_run_id(), "loss") == ([], [])
+
+    def test_metric_points_without_steps_in_logging_order(self, store: Store) -> None:
+        run = self._create(store)
+        store.log_metrics([(run.id, "lr", 3, 0.3, T0), (run.id, "lr", None, 0.1, T0 + 1),
+                           (run.id, "lr", 1, 0.2, T0 + 2)])
+        assert store.metric_points(run.id, "lr") == ([3, None, 1], [0.3, 0.1, 0.2])
+        assert store.metric_points(run.id, "lr", start=0, end=10) == ([1, 3], [0.2, 0.3])  # no step: never in a range
+
     def test_metric_series_order_keys_and_nan(self, store: Store) -> None:
         run = self._create(store)
         store.log_metrics([(run.id, "loss", 0, 1.0, T0), (run.id, "acc", 0, 0.1, T0 + 0.5),
