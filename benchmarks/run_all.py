@@ -473,9 +473,9 @@ def section_series(rep: Report, r: dict[str, Any]) -> None:
     notes = [f"{v(r, 'points'):,} points in {v(r, 'buckets_out')} buckets; the single spike kept: {v(r, 'spike_kept')} "
              f"(at x={v(r, 'spike_x')}); NaN marked at {v(r, 'nan_x')}; zoom returned {v(r, 'zoom_points')} points "
              f"whole. Ledger {v(r, 'ledger_mb'):.0f} MB.",
-             "Not met yet: the store reads the whole series (ordered by time, through SQLAlchemy) before the "
-             "reduction, and a zoom reads it all again. A step-ordered, ranged store read is the next step "
-             "(issue 12)."]
+             f"The read alone (`Store.metric_points`, step-ordered off the index): {fs(v(r, 'points'))}; a "
+             f"1,000-point range: {fs(v(r, 'points_range'))}. A zoom still reads the whole series because the "
+             "document reports the series' extent (issue 12: keep each key's first step in the stats)."]
     rep.table("11. Exact curves: 1,000,000 points to 2,000 buckets", "", rows, notes, [0, 1])
 
 
