@@ -16,7 +16,6 @@ from gatebook.errors import ConfigError, StoreError
 from gatebook.store.urls import PG_BACKENDS, SCHEME, STORE_URL_FORMS, redact_store_url, store_backend
 
 # the wrapper checks a new SQLite ledger through this module
-from gatebook.store.urls import check_sqlite_writable as check_sqlite_writable
 
 LEDGER_DIR = ".gatebook"
 LEDGER_FILE = "ledger.db"

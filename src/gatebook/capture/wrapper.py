@@ -212,7 +212,9 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
         store = open_store(proj.store_url)
         parent_id = resolve_parent(store, opts.parent)
     else:
-        project.check_sqlite_writable(Path(proj.store_url[len("sqlite:///"):]))
+        from gatebook.store.urls import check_sqlite_writable
+
+        check_sqlite_writable(Path(proj.store_url[len("sqlite:///"):]))
 
     gating = None
     if opts.baseline and not opts.gates:
