@@ -9,18 +9,22 @@ from gatebook.records import RunStatus
 from gatebook.render.text import duration
 
 
+def _points(n: int) -> str:
+    return f"{n} metric point{'' if n == 1 else 's'}"
+
+
 def _first_line(result: Any) -> str:
     """How the run ended: a started command's exit code, or what became of an adopted process."""
     if result.exit_known:
         line = (f"gatebook: run {result.run_id} {result.status.value} in {duration(result.duration)} "
-                f"(exit {result.exit_code}, {result.points} metric points from output and watched files)")
+                f"(exit {result.exit_code}, {_points(result.points)} from output and watched files)")
         if result.reason and result.status is not RunStatus.FINISHED:
             line += f": {result.reason}"
         return line
     how = (f"detached from pid {result.pid}, which keeps running" if result.detached is not None
            else f"pid {result.pid} ended, exit code unknown")
     line = (f"gatebook: run {result.run_id} {result.status.value} after {duration(result.duration)} "
-            f"({how}; {result.points} metric points from the log and watched files)")
+            f"({how}; {_points(result.points)} from the log and watched files)")
     if result.reason and result.status is RunStatus.STOPPED:
         line += f": {result.reason}"
     return line
