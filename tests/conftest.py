@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import textwrap
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Iterator
 from uuid import uuid4
 
 import pytest
+
+from tests.helpers import git, git_init
 
 if TYPE_CHECKING:
     from gatebook.testing.pgserver import PostgresServer
@@ -122,17 +123,6 @@ TRAIN_PY = textwrap.dedent(
 )
 
 
-def _git(cwd: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-    }
-    subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=30
-    )
-
-
 @pytest.fixture
 def git_project(tmp_path: Path) -> Path:
     """A temporary git repository with one commit containing ``train.py``.
@@ -143,11 +133,8 @@ def git_project(tmp_path: Path) -> Path:
     """
     project = tmp_path / "project"
     project.mkdir()
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "config", "user.name", "Gatebook Tests")
-    _git(project, "config", "user.email", "tests@gatebook.invalid")
-    _git(project, "config", "commit.gpgsign", "false")
+    git_init(project)
     (project / "train.py").write_text(TRAIN_PY)
-    _git(project, "add", "train.py")
-    _git(project, "commit", "-q", "-m", "initial commit: train.py")
+    git(project, "add", "train.py")
+    git(project, "commit", "-q", "-m", "initial commit: train.py")
     return project

@@ -132,3 +132,19 @@ def run_args(name: str | None = None, extra: Sequence[str] = ()) -> list[str]:
     if name:
         out += ["--name", name]
     return out + list(extra)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """``git ARGS`` in ``cwd`` (no system config, never prompting); its stdout, stripped."""
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True,
+                          timeout=30).stdout.strip()
+
+
+def git_init(root: Path) -> Path:
+    """A fresh repository at ``root`` on branch main, with the tests' identity and no signing."""
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Gatebook Tests")
+    git(root, "config", "user.email", "tests@gatebook.invalid")
+    git(root, "config", "commit.gpgsign", "false")
+    return root

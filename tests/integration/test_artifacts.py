@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, invoke, invoke_json, one_line_error
+from tests.helpers import PY, env_with, gb, git, git_init, invoke, invoke_json, one_line_error
 
 TRAIN = '''\
 import sys
@@ -46,10 +46,6 @@ gb.artifact(out.with_suffix(".log"), kind="log", derived_from=[start.parent / "m
 '''
 
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
 def _run(root: Path, *args: str) -> dict[str, Any]:
     proc = gb("run", "--json", *args, cwd=root, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -62,15 +58,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     checkpoints and their blend) and `swa` (a finetune of train's first checkpoint)."""
     root = tmp_path_factory.mktemp("artifacts") / "proj"
     root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.name", "Gatebook Tests")
-    _git(root, "config", "user.email", "tests@gatebook.invalid")
-    _git(root, "config", "commit.gpgsign", "false")
+    git_init(root)
     (root / "train.py").write_text(TRAIN)
     (root / "swa.py").write_text(SWA)
     (root / ".gitignore").write_text(".gatebook/\nckpt/\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "scripts")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "scripts")
     (root / "train.py").write_text(TRAIN + "# tuned\n")  # dirty: the run keeps the patch in the ledger
     invoke_json("init", cwd=root)
     train = _run(root, "--name", "train", "--", PY, "train.py", "ckpt")["id"]

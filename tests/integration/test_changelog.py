@@ -10,7 +10,6 @@ this process (``invoke``: the CLI's ``main`` under Click's CliRunner)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import textwrap
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PY, env_with, gb, invoke, invoke_json, one_line_error
+from tests.helpers import PY, env_with, gb, git, git_init, invoke, invoke_json, one_line_error
 
 TRAIN = textwrap.dedent("""\
     import argparse, json, sys, time
@@ -65,11 +64,6 @@ SWEEP = textwrap.dedent("""\
     """)
 
 
-def _git(cwd: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=30)
-
-
 def _run(root: Path, *args: str, code: int = 0) -> dict[str, Any]:
     proc = gb("run", "--json", *args, cwd=root)
     assert proc.returncode == code, proc.stderr
@@ -81,20 +75,17 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The project, its store URL and run ids by name."""
     root = tmp_path_factory.mktemp("changelog") / "proj"
     root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.name", "Gatebook Tests")
-    _git(root, "config", "user.email", "tests@gatebook.invalid")
-    _git(root, "config", "commit.gpgsign", "false")
+    git_init(root)
     (root / "train.py").write_text(TRAIN)
     (root / "gatebook.yaml").write_text(CONFIG)
     (root / ".gitignore").write_text(".gatebook/\nCHANGELOG*.md\n.CHANGELOG*\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "train.py")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "train.py")
     store = invoke_json("init", cwd=root)["store"]
     ids: dict[str, str] = {}
     ids["base"] = _run(root, "--name", "base", "--", PY, "train.py", "--lr", "0.1")["id"]
     (root / "train.py").write_text(TRAIN + "# tuned\n")
-    _git(root, "commit", "-q", "-am", "tune train.py")
+    git(root, "commit", "-q", "-am", "tune train.py")
     ids["lr-02"] = _run(root, "--name", "lr-02", "--parent", "base", "--", PY, "train.py", "--lr", "0.2")["id"]
     (root / "model.py").write_text("LAYERS = 2\n")  # uncommitted from here on
     ids["dropout"] = _run(root, "--name", "dropout", "--parent", "lr-02", "--",

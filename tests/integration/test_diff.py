@@ -6,12 +6,10 @@ other reads run in this process (``invoke``: the CLI's ``main`` under Click's Cl
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.helpers import PY, gb, invoke, invoke_json, one_line_error, write_script
+from tests.helpers import PY, gb, git, invoke, invoke_json, one_line_error, write_script
 
 DIAG_PY = textwrap.dedent(
     '''\
@@ -78,17 +76,12 @@ def test_intended_vs_reported(tmp_path: Path) -> None:
     one_line_error(invoke("diff", "diag", "honest", "--intended", store=ledger, cwd=work))
 
 
-def _git(cwd: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=30)
-
-
 def test_diff_two_runs(git_project: Path, tmp_path: Path) -> None:
     ledger = f"sqlite:///{tmp_path}/ledger.db"
     (git_project / "gatebook.yaml").write_text(
         "metrics:\n  higher_is_better: [val_acc]\n  lower_is_better: ['*loss*']\n  primary: [val_acc]\n")
-    _git(git_project, "add", "gatebook.yaml")
-    _git(git_project, "commit", "-q", "-m", "gatebook.yaml")
+    git(git_project, "add", "gatebook.yaml")
+    git(git_project, "commit", "-q", "-m", "gatebook.yaml")
     base = gb("run", "--name", "base", "--", PY, "train.py", "--lr", "0.5", "--epochs", "3",
               cwd=git_project, store=ledger)
     assert base.returncode == 0, base.stderr
@@ -100,7 +93,7 @@ def test_diff_two_runs(git_project: Path, tmp_path: Path) -> None:
                             '    parser.add_argument("--warmup", type=int, default=0)')
     source = source.replace('"val_acc": val_acc}', '"val_acc": val_acc, "val_loss": loss}')
     train.write_text(source)
-    _git(git_project, "commit", "-q", "-am", "log val_loss, take --warmup")
+    git(git_project, "commit", "-q", "-am", "log val_loss, take --warmup")
     (git_project / "notes.txt").write_text("try a lower lr\n")  # untracked: B runs dirty
     new = gb("run", "--name", "lower-lr", "--", PY, "train.py", "--lr", "0.1", "--warmup", "5",
              cwd=git_project, store=ledger)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from gatebook.preflight import (
     visible_gpus,
 )
 from gatebook.project_config import PreflightCheck, load_project_config
-from tests.helpers import wait_for
+from tests.helpers import git, wait_for
 
 PY = sys.executable
 A100 = {"index": 0, "name": "NVIDIA A100", "memory_mb": 40960, "driver": "535"}
@@ -166,10 +165,6 @@ def test_command_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     wait_for(dead, 5, what="the command's child to end with the timeout")
 
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
 def test_git_clean(git_project: Path, tmp_path: Path) -> None:
     ok, detail = check_git_clean(git_project)
     assert ok and "no uncommitted change to tracked files" in detail and "untracked files not checked" in detail
@@ -179,9 +174,9 @@ def test_git_clean(git_project: Path, tmp_path: Path) -> None:
     (git_project / "train.py").write_text("# changed\n")
     ok, detail = check_git_clean(git_project / "sub")
     assert (ok, detail) == (False, "1 tracked file with uncommitted changes: train.py (commit or stash them)")
-    _git(git_project, "checkout", "--", "train.py")
+    git(git_project, "checkout", "--", "train.py")
     (git_project / "new.py").write_text("x = 1\n")
-    _git(git_project, "add", "new.py")  # staged counts too
+    git(git_project, "add", "new.py")  # staged counts too
     ok, detail = check_git_clean(git_project)
     assert not ok and "new.py" in detail
     outside = tmp_path / "plain"
