@@ -128,10 +128,6 @@ class ArtifactHasher:
 
 # -- reading: listing, --path, --verify -------------------------------------------------------------
 
-def run_ref(run: RunRecord) -> dict[str, Any]:
-    return {"id": run.id, "name": run.name, "status": run.status.value}
-
-
 @dataclass(frozen=True)
 class ArtifactEntry:
     """One logged artifact as readers show it; ``stored``: its content is kept in the ledger."""
@@ -168,7 +164,7 @@ class ArtifactList:
     kinds: list[str] = field(default_factory=list)  # every kind the run has, for hints
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": run_ref(self.run), "kind": self.kind, "artifacts": [a.to_dict() for a in self.artifacts]}
+        return {"run": self.run.ref(), "kind": self.kind, "artifacts": [a.to_dict() for a in self.artifacts]}
 
 
 def entries(store: Store, run_id: str) -> list[ArtifactEntry]:
@@ -239,7 +235,7 @@ class Verification:
         return {s: sum(1 for c in self.checks if c.status == s) for s in STATUSES}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": run_ref(self.run), "kind": self.kind, "ok": self.ok, "counts": self.counts(),
+        return {"run": self.run.ref(), "kind": self.kind, "ok": self.ok, "counts": self.counts(),
                 "checks": [c.to_dict() for c in self.checks]}
 
 

@@ -130,6 +130,10 @@ class RunRecord:
     source: str = "api"
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def ref(self) -> dict[str, Any]:
+        """The run as the ``--json`` documents name it: ``{"id", "name", "status"}``."""
+        return {"id": self.id, "name": self.name, "status": self.status.value}
+
     @property
     def label(self) -> str:
         """``name (id)`` or just the id."""

@@ -75,8 +75,7 @@ def _run_ref(run: RunRecord) -> dict[str, Any]:
     from gatebook.render.text import iso
 
     git = (run.provenance or {}).get("git") or {}
-    return {"id": run.id, "name": run.name, "status": run.status.value, "created_at": iso(run.created_at),
-            "commit": git.get("commit")}
+    return {**run.ref(), "created_at": iso(run.created_at), "commit": git.get("commit")}
 
 
 # -- params -----------------------------------------------------------------------------------

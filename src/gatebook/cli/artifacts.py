@@ -41,7 +41,7 @@ def artifacts_cmd(run: str, kind: str | None, one_path: bool, verify: bool, as_j
     if one_path:
         chosen = lib.choose_path(listing)
         if as_json:
-            emit_json({"run": lib.run_ref(record), "artifact": chosen.to_dict()})
+            emit_json({"run": record.ref(), "artifact": chosen.to_dict()})
         else:
             sys.stdout.write(chosen.path + "\n")
         return 0

@@ -73,7 +73,7 @@ def _intended(ref: str, as_json: bool) -> int:
     compared = compared_keys(by_source)
     reported = bool(by_source.get(REPORTED_SOURCE))
     if as_json:
-        emit_json({"run": {"id": run.id, "name": run.name, "status": run.status.value},
+        emit_json({"run": run.ref(),
                    "reported": reported, "compared": compared,
                    "intended_mismatches": [m.to_dict() for m in mismatches]})
         return 1 if mismatches else 0

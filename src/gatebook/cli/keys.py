@@ -10,10 +10,6 @@ from gatebook.cli.common import console, emit_json, json_option, open_ledger, pr
 from gatebook.errors import UsageError
 
 
-def _run_ref(run: Any) -> dict[str, Any]:
-    return {"id": run.id, "name": run.name, "status": run.status.value}
-
-
 def _required_keys() -> tuple[list[str], str | None]:
     pconf = project_config()
     if not pconf.keys.required:
@@ -54,7 +50,7 @@ def keys_cmd(run: str, like: str | None, as_json: bool) -> int:
             required, source = _required_keys()
             report = check_required(keys, required)
     if as_json:
-        doc = {"run": _run_ref(record), "like": _run_ref(other) if other is not None else None, "source": source}
+        doc = {"run": record.ref(), "like": other.ref() if other is not None else None, "source": source}
         doc.update(report.to_dict())
         doc["verdict"] = "PASS" if report.ok else "FAIL"
         emit_json(doc)

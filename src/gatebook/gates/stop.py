@@ -36,9 +36,7 @@ class StopOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``gatebook stop --json`` document."""
-        r = self.run
-        return {"id": r.id, "name": r.name, "status": r.status.value, "reason": r.reason,
-                "signalled": self.signalled, "ended": self.ended}
+        return {**self.run.ref(), "reason": self.run.reason, "signalled": self.signalled, "ended": self.ended}
 
 
 def stop_run(store: Store, ref: str, *, reason: str | None, grace: float, wait: bool) -> StopOutcome:

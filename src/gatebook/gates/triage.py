@@ -43,22 +43,18 @@ class Judged:
         """Gate name -> its baseline run's name (or id), for the verdict's titles."""
         return {name: (b.name or b.id) for name, b in self.gating.baseline_runs.items()}
 
-    def run_ref(self) -> dict[str, Any]:
-        """The ``run`` object of the JSON documents: id, name, status."""
-        return {"id": self.run.id, "name": self.run.name, "status": self.run.status.value}
-
     def to_dict(self) -> dict[str, Any]:
         """The ``gate --json`` document (docs/json.md): the verdict, the run, each gate's baseline
         run, the playbook advice (the read API's ``Ledger.gate`` returns the same)."""
         doc = self.verdict.to_dict()
-        doc.update(run=self.run_ref(), baselines={n: {"id": b.id, "name": b.name}
+        doc.update(run=self.run.ref(), baselines={n: {"id": b.id, "name": b.name}
                                                  for n, b in self.gating.baseline_runs.items()},
                    advice=[a.to_dict() for a in self.advice])
         return doc
 
     def triage_dict(self) -> dict[str, Any]:
         """The ``triage --json`` document (before ``applied``): the run, the verdict, the advice."""
-        return {"run": self.run_ref(), "verdict": self.verdict.to_dict(), "advice": [a.to_dict() for a in self.advice]}
+        return {"run": self.run.ref(), "verdict": self.verdict.to_dict(), "advice": [a.to_dict() for a in self.advice]}
 
 
 def judge_run(store: Store, pconf: ProjectConfig, run: RunRecord, gate_names: Sequence[str],

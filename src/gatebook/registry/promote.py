@@ -101,7 +101,7 @@ class Promotion:
 
         after = self.run if self.moved or self.action == "unchanged" else self.holder
         return {"alias": self.alias, "action": self.action, "moved": self.moved,
-                "run": {"id": self.run.id, "name": self.run.name, "status": self.run.status.value},
+                "run": self.run.ref(),
                 "from": _ref(self.holder), "holder": _ref(after),
                 "verdict": self.tier.value if self.tier is not None else None, "gates": self.gate_dicts(),
                 "forced": self.forced, "reason": self.reason, "allow_marginal": self.allow_marginal,

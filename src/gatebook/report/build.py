@@ -211,7 +211,7 @@ def build_report(store: Store, runs: Sequence[Any], *, pconf: ProjectConfig, bas
                 items.append(f"... and {len(history) - 50} more (gatebook show {run.id})")
             run_blocks.append(Details(f"gate history ({len(history)} events)", [Bullets(items)]))
         blocks.extend(run_blocks)
-        run_docs.append({"id": run.id, "name": run.name, "status": run.status.value, "verdict": verdict})
+        run_docs.append({**run.ref(), "verdict": verdict})
 
     return Report(title=title, blocks=blocks, runs=run_docs,
                   baseline=None if base_run is None else {"id": base_run.id, "name": base_run.name},
