@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from gatebook.errors import NotFoundError, UsageError
+from gatebook.records import PATCH_ARTIFACT
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatebook.records import Artifact, RunRecord
     from gatebook.store.base import ArtifactRow, Store
 
-STORED_PATCH = ("patch", "git.patch")
 """(kind, path) of the artifact whose content is kept in the ledger (capture.recorder)."""
 STATUSES = ("ok", "changed", "vanished", "unchecked")
 """What :func:`verify` finds per artifact; ``changed`` and ``vanished`` fail it."""
@@ -129,56 +129,25 @@ class ArtifactHasher:
 # -- reading: listing, --path, --verify -------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ArtifactEntry:
-    """One logged artifact as readers show it; ``stored``: its content is kept in the ledger."""
-
-    path: str
-    kind: str
-    size: int | None
-    sha256: str | None
-    ts: float
-    derived_from: tuple[dict[str, Any], ...] = ()
-    stored: bool = False
-
-    @classmethod
-    def of(cls, a: Artifact) -> ArtifactEntry:
-        return cls(a.path, a.kind, a.size, a.sha256, a.ts, tuple(a.derived_from),
-                   (a.kind, a.path) == STORED_PATCH)
-
-    def to_dict(self) -> dict[str, Any]:
-        from gatebook.render.text import iso
-
-        return {"path": self.path, "kind": self.kind, "size": self.size, "sha256": self.sha256,
-                "ts": iso(self.ts), "stored": self.stored,
-                "derived_from": [{"path": d.get("path"), "sha256": d.get("sha256"), "run_id": d.get("run_id")}
-                                 for d in self.derived_from]}
-
-
-@dataclass(frozen=True)
 class ArtifactList:
     """A run's artifacts (only those of ``kind`` when given), in the order they were logged."""
 
     run: RunRecord
     kind: str | None
-    artifacts: list[ArtifactEntry]
+    artifacts: list[Artifact]
     kinds: list[str] = field(default_factory=list)  # every kind the run has, for hints
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run.ref(), "kind": self.kind, "artifacts": [a.to_dict() for a in self.artifacts]}
 
 
-def entries(store: Store, run_id: str) -> list[ArtifactEntry]:
-    """Every artifact of a run, in the order logged (the show document's ``artifacts``)."""
-    return [ArtifactEntry.of(a) for a in store.artifacts(run_id)]
-
-
 def list_artifacts(store: Store, run: RunRecord, kind: str | None = None) -> ArtifactList:
-    every = entries(store, run.id)
+    every = store.artifacts(run.id)
     kinds = sorted({a.kind for a in every})
     return ArtifactList(run, kind, [a for a in every if kind is None or a.kind == kind], kinds)
 
 
-def choose_path(listing: ArtifactList) -> ArtifactEntry:
+def choose_path(listing: ArtifactList) -> Artifact:
     """The one artifact ``--path`` prints: the newest of ``--kind``, or the run's only one.
 
     NotFoundError when there is none; UsageError when there are several and no ``--kind``, or
@@ -203,7 +172,7 @@ def choose_path(listing: ArtifactList) -> ArtifactEntry:
 class Check:
     """One artifact verified: ``status`` is one of :data:`STATUSES`; ``sha256`` / ``size`` now."""
 
-    artifact: ArtifactEntry
+    artifact: Artifact
     status: str
     sha256: str | None = None
     size: int | None = None
@@ -247,8 +216,8 @@ def verify(store: Store, listing: ArtifactList) -> Verification:
     total size now is compared. Logged with neither (missing or unreadable then): ``unchecked``.
     A relative path (a config file as typed) is read from the run's cwd. The patch kept in the
     ledger is checked against its stored content (the newest of the run; older ones unchecked)."""
-    every = entries(store, listing.run.id)
-    newest_patch = next((a for a in reversed(every) if a.kind == STORED_PATCH[0]), None)
+    every = store.artifacts(listing.run.id)
+    newest_patch = next((a for a in reversed(every) if a.kind == PATCH_ARTIFACT[0]), None)
     checks = []
     for a in listing.artifacts:
         if a.stored:
@@ -262,7 +231,7 @@ def _on_disk(path: str, cwd: str | None) -> str:
     return path if os.path.isabs(path) or not cwd else os.path.join(cwd, path)
 
 
-def _check_file(a: ArtifactEntry, path: str) -> Check:
+def _check_file(a: Artifact, path: str) -> Check:
     if a.sha256 is None and a.size is None:
         return Check(a, "unchecked", detail="nothing was there to hash when it was logged")
     if not os.path.exists(path):
@@ -282,7 +251,7 @@ def _check_file(a: ArtifactEntry, path: str) -> Check:
     return Check(a, "changed", sha256=digest, size=size, detail=f"sha256 {a.sha256[:12]} -> {digest[:12]}")
 
 
-def _check_stored(store: Store, run_id: str, a: ArtifactEntry, newest: bool) -> Check:
+def _check_stored(store: Store, run_id: str, a: Artifact, newest: bool) -> Check:
     if not newest:
         return Check(a, "unchecked", detail="an older copy kept in the ledger (only the newest is read back)")
     content = store.artifact_content(run_id, a.kind) if a.sha256 else None

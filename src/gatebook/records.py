@@ -54,6 +54,10 @@ class MetricStats:
         }
 
 
+PATCH_ARTIFACT = ("patch", "git.patch")
+"""(kind, path) of the dirty-tree patch: its content is kept in the ledger, the path is no file."""
+
+
 @dataclass(frozen=True)
 class Artifact:
     path: str
@@ -64,6 +68,20 @@ class Artifact:
     derived_from: tuple[dict[str, Any], ...] = ()
     """Lineage: the files this one was made from, each ``{"path", "sha256", "run_id"}`` (the run
     that logged that file when the ledger knows it, else None)."""
+
+    @property
+    def stored(self) -> bool:
+        """Its content is kept in the ledger (the dirty-tree patch), not in a file."""
+        return (self.kind, self.path) == PATCH_ARTIFACT
+
+    def to_dict(self) -> dict[str, Any]:
+        """An artifact in the ``show`` and ``artifacts`` documents."""
+        from gatebook.render.text import iso
+
+        return {"path": self.path, "kind": self.kind, "size": self.size, "sha256": self.sha256,
+                "ts": iso(self.ts), "stored": self.stored,
+                "derived_from": [{"path": d.get("path"), "sha256": d.get("sha256"), "run_id": d.get("run_id")}
+                                 for d in self.derived_from]}
 
 
 ALIAS_ACTIONS = ("moved", "refused", "forced", "rollback")

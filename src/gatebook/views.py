@@ -28,7 +28,6 @@ def merged_params(by_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
     """Everything about a run, as the stable ``show --json`` document."""
-    from gatebook.artifacts import entries as artifact_entries
     from gatebook.capture.provenance import seeds_from_params
     from gatebook.render.text import iso
 
@@ -87,7 +86,7 @@ def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
         "gpus": prov.get("gpus") or [],
         "seeds": seeds,
         "notes": [{"text": n.text, "ts": iso(n.ts)} for n in store.notes(run.id)],
-        "artifacts": [a.to_dict() for a in artifact_entries(store, run.id)],
+        "artifacts": [a.to_dict() for a in store.artifacts(run.id)],
         "events": [{"ts": iso(e.ts), "kind": e.kind, "step": e.step, "data": e.data} for e in store.events(run.id)],
         "intended_mismatches": _intended_mismatches(by_source, run.cwd),
     }

@@ -12,7 +12,7 @@ from typing import Collection, Sequence
 
 from gatebook.errors import GatebookError
 from gatebook.ids import new_run_id
-from gatebook.records import RunRecord, RunStatus
+from gatebook.records import PATCH_ARTIFACT, RunRecord, RunStatus
 from gatebook.store.base import ArtifactRow, Store, WriteBatch
 
 
@@ -112,6 +112,6 @@ def provenance_batch(store: Store, run_id: str, cwd: str, *,
         import hashlib
 
         data = patch.encode("utf-8", "replace")
-        batch.artifacts.append(ArtifactRow(run_id, "git.patch", "patch", len(data),
+        batch.artifacts.append(ArtifactRow(run_id, PATCH_ARTIFACT[1], PATCH_ARTIFACT[0], len(data),
                                            hashlib.sha256(data).hexdigest(), time.time(), data))
     return batch
