@@ -61,6 +61,7 @@ def test_live_gates_reread_a_series_whose_steps_go_back(tmp_path) -> None:
 
     from gatebook.capture.recorder import make_record
     from gatebook.gates.live import LiveGates
+    from gatebook.gates.setup import Gating
     from gatebook.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path}/ledger.db")
@@ -68,7 +69,7 @@ def test_live_gates_reread_a_series_whose_steps_go_back(tmp_path) -> None:
                       source="api")
     store.create_run(run)
     gate = Gate("g", (parse_check("x < 5"), parse_check("min x < 0.5")))
-    live = LiveGates(store, "run1", [gate], direction_of=lambda k: None, baselines={})
+    live = LiveGates(store, "run1", Gating([gate], {}, lambda k: None))
     store.log_metrics([("run1", "x", i, 1.0 + i / 100, time.time()) for i in range(50)])
     live.poll()
     assert live._buffers["x"].compact

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gatebook.gates.playbook import Advice
     from gatebook.gates.setup import Gating
     from gatebook.ingest.collector import Collector
-    from gatebook.records import DirectionOf, RunRecord
+    from gatebook.records import RunRecord
     from gatebook.settings import Settings
     from gatebook.store.base import Store
 
@@ -252,9 +252,7 @@ def _supervise(plan: Plan, target: Target, store: Store) -> SuperviseResult:
         target.stop()
         say(f"stopping {label}: {decision.reason} (SIGTERM to {target.what}, SIGKILL after {plan.grace:g} s)")
 
-    live = LiveGates(store, run_id, gating.gates if gating else [], direction_of=direction_of(gating),
-                     baselines=gating.baselines if gating else {}, allow_stop=target.allow_stop, say=say,
-                     run_label=label, on_stop=act)
+    live = LiveGates(store, run_id, gating, allow_stop=target.allow_stop, say=say, run_label=label, on_stop=act)
 
     def gather(final: bool) -> None:
         for follower in followers:
@@ -336,8 +334,3 @@ def _failed_stop_gates(gating: Gating | None, verdict: Verdict | None) -> list[s
         return []
     stop = {g.name for g in gating.gates if g.on_fail == "stop"}
     return [r.name for r in verdict.gates if r.name in stop and r.tier.value == "FAIL"]
-
-
-def direction_of(gating: Gating | None) -> DirectionOf:
-    """The gates' metric directions (none without gates)."""
-    return gating.direction_of if gating is not None else (lambda key: None)

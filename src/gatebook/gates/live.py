@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gatebook.gates.buffer import SeriesBuffer, conditions_of, key_needs
 from gatebook.gates.checks import metrics_of
-from gatebook.gates.evaluate import DirectionOf, GateResult, Tier, Verdict
-from gatebook.gates.setup import BaselineData, Gating
+from gatebook.gates.evaluate import GateResult, Tier, Verdict
+from gatebook.gates.setup import Gating
 from gatebook.gates.spec import Gate
 from gatebook.records import RunStatus
 from gatebook.store.base import EventRow, WriteBatch
@@ -76,15 +76,17 @@ def who() -> str:
 class LiveGates:
     """Follow one run's points and judge ``gates`` on them as they arrive."""
 
-    def __init__(self, store: Store, run_id: str, gates: list[Gate], *, direction_of: DirectionOf,
-                 baselines: dict[str, BaselineData | None], allow_stop: bool = True,
+    @property
+    def gates(self) -> list[Gate]:
+        return self.gating.gates
+
+    def __init__(self, store: Store, run_id: str, gating: Gating | None, *, allow_stop: bool = True,
                  say: Callable[[str], None] = lambda line: None, run_label: str | None = None,
                  on_stop: Callable[[StopDecision], None] | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.run_label = run_label or run_id
-        self.gates = gates
-        self.gating = Gating(gates, baselines, direction_of)
+        self.gating = gating if gating is not None else Gating([], {}, lambda key: None)
         self.allow_stop = allow_stop
         # attach without --allow-stop says it would stop; a supervisor may also turn allow_stop
         # off later (its command already ended), which needs no such line
@@ -92,13 +94,13 @@ class LiveGates:
         self.say = say
         self.on_stop = on_stop  # called the moment a gate decides a stop, before the ledger writes
         keys: list[str] = ["epoch"]
-        for gate in gates:
+        for gate in self.gates:
             for check in gate.checks:
                 keys += metrics_of(check)
             for sig in gate.playbook.signatures:
                 keys += metrics_of(sig.when)
         self.keys = list(dict.fromkeys(keys))
-        conditions = [c for g in gates for node in (*g.checks, *(s.when for s in g.playbook.signatures))
+        conditions = [c for g in self.gates for node in (*g.checks, *(s.when for s in g.playbook.signatures))
                       for c in conditions_of(node)]
         self._needs = key_needs(conditions)
         self._full: set[str] = set()  # keys whose steps went backwards: kept whole
