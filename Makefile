@@ -25,14 +25,19 @@ $(VENV)/.torch-stamp: $(VENV)/.stamp
 	$(VPY) -c "import torch" 2>/dev/null || $(VPY) -m pip install -q torch==2.13.0
 	@touch $@
 
+# tests/browser drive Debian's Chromium through Playwright (never `playwright install`):
+# ensure-chromium.sh installs Debian's package when it is missing (root or sudo), as
+# ensure-postgres.sh does for PostgreSQL.
 test: venv $(VENV)/.torch-stamp
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 demo: venv
 	bash examples/demo.sh
 
 bench: venv $(VENV)/.bench-stamp
+	bash scripts/ensure-chromium.sh
 	$(VPY) benchmarks/run_all.py
 
 # ruff (rules in pyproject.toml) and mypy (check_untyped_defs; files and options in pyproject.toml).

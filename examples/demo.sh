@@ -175,5 +175,11 @@ section "gatebook changelog and gatebook report"
 echo "open $DEMO/report.html in a browser; CHANGELOG.md:"
 cat CHANGELOG.md
 
+section "gatebook ui: the same ledger in a browser"
+# --get answers one request without a server: the runs page renders from this ledger.
+"$GB" ui --get / > /dev/null && echo "the runs page renders ($("$GB" ui --get /api/runs | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["runs"]))') runs)"
+echo "see every run, curve, gate and decision live (Ctrl-C stops it):"
+echo "  cd $DEMO && $GB ui"
+
 echo
 echo "demo: done; the project is in $DEMO"

@@ -223,11 +223,12 @@ def verify(store: Store, listing: ArtifactList) -> Verification:
         if a.stored:
             checks.append(_check_stored(store, listing.run.id, a, a == newest_patch))
         else:
-            checks.append(_check_file(a, _on_disk(a.path, listing.run.cwd)))
+            checks.append(_check_file(a, on_disk(a.path, listing.run.cwd)))
     return Verification(listing.run, listing.kind, checks)
 
 
-def _on_disk(path: str, cwd: str | None) -> str:
+def on_disk(path: str, cwd: str | None) -> str:
+    """Where a logged artifact path is on this machine (a relative path is the run's cwd's)."""
     return path if os.path.isabs(path) or not cwd else os.path.join(cwd, path)
 
 

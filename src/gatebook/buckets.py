@@ -15,20 +15,28 @@ first one's x in each bucket that has any when it is reduced.
 
 The x rule is :meth:`gatebook.report.charts.Curve.xy`'s (``gatebook plot``): the step, sorted
 by step (stable); or, when some point was logged without a step, the point's number in
-logging order (1, 2, ...) for every point. Pure Python, no I/O, no numpy: one C-speed pass
-per bucket (``min``, ``max``, ``index`` on a slice), bucket edges by bisection.
+logging order (1, 2, ...) for every point. No I/O. The reduction is numpy (the ``ui`` extra;
+this module is imported only by ``gatebook ui``): bucket edges by ``searchsorted``, each
+bucket's minimum and maximum by ``reduceat`` and the first point holding them by a
+``searchsorted`` over the points equal to them, so a million points take milliseconds.
+Inputs may be lists or numpy arrays; the output columns are plain Python lists of Python
+numbers (JSON as before).
 """
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter, le
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 Number = float | int
+Xs = Sequence[Number] | np.ndarray
+"""x values: a list, or a numpy array (what :class:`gatebook.ui.series.SeriesCache` keeps)."""
+Ys = Sequence[float] | np.ndarray
 
 COLUMNS = ("x", "x_first", "min", "min_x", "max", "max_x", "last", "nan")
 """The per-bucket columns, in :meth:`Buckets.to_dict` order."""
@@ -93,107 +101,114 @@ def columns_xy(steps: list[Any], values: list[float]) -> tuple[list[Number], lis
     return steps, values, False
 
 
-def window(xs: Sequence[Number], ys: Sequence[float], start: Number | None = None,
-           end: Number | None = None) -> tuple[Sequence[Number], Sequence[float]]:
-    """The points with ``start <= x <= end`` (either bound may be None) of x-sorted columns."""
+def columns_arrays(steps: Sequence[Any], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`columns_xy` as numpy arrays (x int64, y float64): the same x rule, stable sort."""
+    ys = np.fromiter(values, dtype=np.float64, count=len(values))
+    if len(ys) == 0:
+        return np.zeros(0, dtype=np.int64), ys, False
+    try:
+        xs = np.fromiter(steps, dtype=np.int64, count=len(steps))
+    except TypeError:  # a None among the steps: every point by its number, in logging order
+        return np.arange(1, len(ys) + 1, dtype=np.int64), ys, True
+    if len(xs) > 1 and bool((xs[1:] < xs[:-1]).any()):
+        order = np.argsort(xs, kind="stable")  # equal steps keep logging order
+        xs, ys = xs[order], ys[order]
+    return xs, ys, False
+
+
+def window(xs: Xs, ys: Ys, start: Number | None = None, end: Number | None = None) -> tuple[Xs, Ys]:
+    """The points with ``start <= x <= end`` (either bound may be None) of x-sorted columns
+    (lists, or numpy arrays: then views)."""
     if start is None and end is None:
         return xs, ys
-    a = 0 if start is None else bisect_left(xs, start)
-    b = len(xs) if end is None else bisect_right(xs, end)
+    if isinstance(xs, np.ndarray):
+        a = 0 if start is None else int(np.searchsorted(xs, start, side="left"))
+        b = len(xs) if end is None else int(np.searchsorted(xs, end, side="right"))
+    else:
+        a = 0 if start is None else bisect_left(xs, start)
+        b = len(xs) if end is None else bisect_right(xs, end)
     if b <= a:
         return [], []
     return xs[a:b], ys[a:b]
 
 
-def reduce_series(xs: Sequence[Number], ys: Sequence[float], buckets: int = 2000) -> Buckets:
+def reduce_series(xs: Xs, ys: Ys, buckets: int = 2000) -> Buckets:
     """At most ``buckets`` buckets over ``xs[0]..xs[-1]`` (``xs`` sorted, as :func:`series_xy`
     gives); the series whole when it has no more than ``buckets`` points."""
     if buckets < 1:
         raise ValueError("buckets must be at least 1")
     n = len(xs)
+    x = np.asarray(xs)
+    y = np.asarray(ys, dtype=np.float64)
     if n <= buckets:
-        return _whole(xs, ys)
-    out = Buckets(points=n, reduced=True)
-    x0, x1 = xs[0], xs[-1]
+        return _whole(x, y)
+    x0, x1 = x[0].item(), x[-1].item()
     width = (x1 - x0) / buckets
     # Bucket k holds x0 + k*width <= x < x0 + (k+1)*width; the last one ends at x1 inclusive.
-    edges = [0] if width > 0 else [0, n]
     if width > 0:
-        lo = 0
-        for k in range(1, buckets):
-            lo = bisect_left(xs, x0 + k * width, lo)
-            edges.append(lo)
-        edges.append(n)
-    all_finite = math.isfinite(sum(ys))  # one C pass: a NaN or an infinity makes the sum non-finite
-    add_x, add_first = out.x.append, out.x_first.append
-    add_min, add_min_x, add_max, add_max_x = out.min.append, out.min_x.append, out.max.append, out.max_x.append
-    add_last, add_nan = out.last.append, out.nan.append
-    for a, b in zip(edges, islice(edges, 1, None), strict=False):
-        if b <= a:
-            continue
-        chunk = ys[a:b]
-        add_x(xs[b - 1])
-        add_first(xs[a])
-        if all_finite or math.isfinite(sum(chunk)):
-            lo_v, hi_v = min(chunk), max(chunk)
-            add_min(lo_v)
-            add_min_x(xs[a + chunk.index(lo_v)])
-            add_max(hi_v)
-            add_max_x(xs[a + chunk.index(hi_v)])
-            add_last(chunk[-1])
-            add_nan(0)
-            continue
-        mn, mn_i, mx, mx_i, bad, first_bad = _scan(chunk)
-        add_min(mn)
-        add_min_x(None if mn_i < 0 else xs[a + mn_i])
-        add_max(mx)
-        add_max_x(None if mx_i < 0 else xs[a + mx_i])
-        last = chunk[-1]
-        add_last(last if math.isfinite(last) else None)
-        add_nan(bad)
-        if bad:
-            out.nan_x.append(xs[a + first_bad])
+        cuts = np.searchsorted(x, x0 + np.arange(1, buckets, dtype=np.float64) * width, side="left")
+        edges = np.concatenate(([0], cuts, [n]))
+        starts = edges[:-1][edges[1:] > edges[:-1]]  # the non-empty buckets, back to back
+    else:
+        starts = np.zeros(1, dtype=np.intp)
+    ends = np.append(starts[1:], n)
+    finite = np.isfinite(y)
+    all_finite = bool(finite.all())
+    lo_y = y if all_finite else np.where(finite, y, np.inf)
+    hi_y = y if all_finite else np.where(finite, y, -np.inf)
+    mn_i = _first_equal(lo_y, np.minimum.reduceat(lo_y, starts), starts, ends)
+    mx_i = _first_equal(hi_y, np.maximum.reduceat(hi_y, starts), starts, ends)
+    out = Buckets(points=n, reduced=True, x=x[ends - 1].tolist(), x_first=x[starts].tolist())
+    if all_finite:
+        out.min, out.min_x = y[mn_i].tolist(), x[mn_i].tolist()
+        out.max, out.max_x = y[mx_i].tolist(), x[mx_i].tolist()
+        out.last = y[ends - 1].tolist()
+        out.nan = [0] * len(starts)
+        return out
+    has_finite = np.logical_or.reduceat(finite, starts)
+    out.min, out.min_x = _masked(y[mn_i], has_finite), _masked(x[mn_i], has_finite)
+    out.max, out.max_x = _masked(y[mx_i], has_finite), _masked(x[mx_i], has_finite)
+    out.last = _masked(y[ends - 1], finite[ends - 1])
+    bad = np.flatnonzero(~finite)
+    out.nan = np.add.reduceat((~finite).astype(np.int64), starts).tolist()
+    first_bad = np.searchsorted(bad, starts, side="left")  # each bucket's first non-finite point, if any
+    hit = first_bad < len(bad)
+    hit[hit] = bad[first_bad[hit]] < ends[hit]
+    out.nan_x = x[bad[first_bad[hit]]].tolist()
     return out
 
 
-def _scan(chunk: Sequence[float]) -> tuple[float | None, int, float | None, int, int, int]:
-    """The finite min and max of a bucket with their offsets (-1: none), how many values are
-    not finite and the first one's offset: the slow path, only for buckets a sum flagged."""
-    isfinite = math.isfinite
-    mn = mx = None
-    mn_i = mx_i = first_bad = -1
-    bad = 0
-    for i, v in enumerate(chunk):
-        if not isfinite(v):
-            if not bad:
-                first_bad = i
-            bad += 1
-        elif mn is None:
-            mn = mx = v
-            mn_i = mx_i = i
-        elif v < mn:
-            mn, mn_i = v, i
-        elif v > mx:  # type: ignore[operator]
-            mx, mx_i = v, i
-    return mn, mn_i, mx, mx_i, bad, first_bad
+def _first_equal(v: np.ndarray, per_bucket: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per bucket, the index of its first point whose value equals the bucket's ``per_bucket``
+    value (its min or max: -0.0 == 0.0, so ties go to the first point, as Python's ``min``)."""
+    at = np.flatnonzero(v == np.repeat(per_bucket, ends - starts))
+    return at[np.searchsorted(at, starts, side="left")]
 
 
-def _whole(xs: Sequence[Number], ys: Sequence[float]) -> Buckets:
+def _masked(column: np.ndarray, keep: np.ndarray) -> list[Any]:
+    """``column`` as a list with None where ``keep`` is False."""
+    out: list[Any] = column.tolist()
+    for i in np.flatnonzero(~keep).tolist():
+        out[i] = None
+    return out
+
+
+def _whole(x: np.ndarray, y: np.ndarray) -> Buckets:
     """Every point as its own bucket (a short series, or a zoomed-in range)."""
-    isfinite = math.isfinite
-    column: list[float | None] = [y if isfinite(y) else None for y in ys]
-    xcol = list(xs)
-    at: list[Number | None] = [x if y is not None else None for x, y in zip(xcol, column, strict=True)]
+    finite = np.isfinite(y)
+    xcol: list[Number] = x.tolist()
+    column = _masked(y, finite)
+    at = _masked(x, finite)
     return Buckets(points=len(xcol), reduced=False, x=xcol, x_first=list(xcol), min=column, min_x=at,
-                   max=list(column), max_x=list(at), last=list(column),
-                   nan=[0 if y is not None else 1 for y in column],
-                   nan_x=[x for x, y in zip(xcol, column, strict=True) if y is None])
+                   max=list(column), max_x=list(at), last=list(column), nan=(~finite).astype(np.int64).tolist(),
+                   nan_x=x[~finite].tolist())
 
 
 def reduce_points(points: Iterable[Sequence[Any]], buckets: int = 2000, *, start: Number | None = None,
                   end: Number | None = None) -> tuple[Buckets, bool]:
     """Points ``(step, value, ...)`` in logging order -> the buckets of those with x in
     ``start..end``, and whether x is the point number (see :func:`series_xy`)."""
-    xs, ys, indexed = series_xy(points if isinstance(points, (list, tuple)) else list(points))
+    rows = points if isinstance(points, (list, tuple)) else list(points)
+    xs, ys, indexed = columns_arrays(list(map(itemgetter(0), rows)), list(map(itemgetter(1), rows)))
     xs_in, ys_in = window(xs, ys, start, end)
     return reduce_series(xs_in, ys_in, buckets), indexed

@@ -287,10 +287,12 @@ def test_the_series_route_is_mounted(client: TestClient) -> None:
     assert _one_line_error(client.get("/api/runs/b/series/val_acc?buckets=0"), 400)
 
 
-def test_the_root_lists_what_the_server_answers(tmp_path: Path) -> None:
-    """Until the pages land, `/` (what `gatebook ui` opens in the browser) lists the API, not a 404."""
+def test_api_lists_what_the_server_answers_and_the_root_is_the_runs_page(tmp_path: Path) -> None:
+    """`/api` lists the endpoints and pages; `/` (what `gatebook ui` opens) is the runs page."""
     assert invoke("init", cwd=tmp_path).returncode == 0
-    proc = invoke("ui", "--get", "/", cwd=tmp_path)
+    proc = invoke("ui", "--get", "/api", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert "GET /api/runs" in doc["api"] and doc["pages"] is None
+    assert "GET /api/runs" in doc["api"] and "POST /api/runs/{ref}/promote" in doc["api"] and "/" in doc["pages"]
+    page = invoke("ui", "--get", "/", cwd=tmp_path)
+    assert page.returncode == 0 and '<table id="runs"' in page.stdout and "No runs match" in page.stdout

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
+from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gatebook.buckets import Buckets, reduce_points, reduce_series, series_xy, window
 from gatebook.report.charts import Curve
@@ -175,3 +180,40 @@ def test_random_series_match_a_naive_point_by_point_reduction() -> None:
             got = {c: getattr(out, c) for c in ("x", "x_first", "min", "min_x", "max", "max_x", "last", "nan")}
             assert got == _naive(xs, ys, k)
         assert sum(out.nan) == sum(not math.isfinite(y) for y in ys)
+
+
+def _reference(xs: list[int], ys: list[float], k: int) -> dict[str, Any]:
+    """The obvious version of the documented rules, one point at a time (no numpy)."""
+    n = len(xs)
+    if n <= k:
+        fin = [math.isfinite(y) for y in ys]
+        col = [y if f else None for y, f in zip(ys, fin, strict=True)]
+        at = [x if f else None for x, f in zip(xs, fin, strict=True)]
+        return {"points": n, "reduced": False, "x": xs, "x_first": xs, "min": col, "min_x": at, "max": col,
+                "max_x": at, "last": col, "nan": [0 if f else 1 for f in fin],
+                "nan_x": [x for x, f in zip(xs, fin, strict=True) if not f]}
+    out: dict[str, Any] = {"points": n, "reduced": True, **_naive(xs, ys, k), "nan_x": []}
+    width = (xs[-1] - xs[0]) / k
+    for first in out["x_first"]:  # each bucket's first non-finite point
+        j = sum(1 for e in range(1, k) if xs[0] + e * width <= first) if width else 0
+        bad = [x for x, y in zip(xs, ys, strict=True) if not math.isfinite(y)
+               and (sum(1 for e in range(1, k) if xs[0] + e * width <= x) if width else 0) == j]
+        if bad:
+            out["nan_x"].append(bad[0])
+    return out
+
+
+VALUES = st.one_of(st.sampled_from([math.nan, INF, -INF, 0.0, -0.0, 1.0, -1.0, 1e308, -1e308]),
+                   st.floats(allow_nan=False, allow_infinity=False, width=32))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-50, 400), VALUES), min_size=1, max_size=120), st.integers(1, 40),
+       st.booleans())
+def test_the_numpy_reducer_equals_the_obvious_one(points: list[tuple[int, float]], k: int, arrays: bool) -> None:
+    xs, ys, _ = series_xy(points)  # duplicate steps sorted stably, as the store gives them
+    got = reduce_series(np.asarray(xs), np.asarray(ys), k) if arrays else reduce_series(xs, ys, k)
+    doc, want = got.to_dict(), _reference(list(xs), list(ys), k)
+    assert json.dumps(doc) == json.dumps(want)  # NaN-free, -0.0 kept apart from 0.0
+    assert all(type(v) is int for v in doc["x"] + doc["x_first"] + doc["nan"] + doc["nan_x"])
+    assert all(v is None or type(v) is float for c in ("min", "max", "last") for v in doc[c])

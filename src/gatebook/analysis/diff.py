@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from gatebook.project_config import ProjectConfig
     from gatebook.store.base import Store
 
-__all__ = ["RunDiff", "diff_runs", "diff_params", "diff_packages", "compare_metric", "MAX_LOG"]
+__all__ = ["RunDiff", "diff_runs", "diff_params", "params_that_differ", "diff_packages", "compare_metric", "MAX_LOG"]
 
 MAX_LOG = 20
 """At most this many commits are listed in the short log (the count is always exact)."""
@@ -98,6 +98,21 @@ def diff_params(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
         "removed": {k: a[k] for k in sorted(set(a) - set(b))},
         "changed": {k: {"a": a[k], "b": b[k]} for k in sorted(set(a) & set(b)) if not _same(a[k], b[k])},
     }
+
+
+def params_that_differ(params: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Of several runs' merged params (``{run_id: {key: value}}``), the keys whose value is not the
+    same in every run (missing in some counts as different), sorted, each ``{run_id: value}``."""
+    keys = sorted({k for per in params.values() for k in per})
+    out: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        values = [per.get(key, _MISSING) for per in params.values()]
+        if any(v is _MISSING for v in values) or not all(_same(values[0], v) for v in values[1:]):
+            out[key] = {rid: per.get(key) for rid, per in params.items()}
+    return out
+
+
+_MISSING = object()
 
 
 # -- environment ------------------------------------------------------------------------------

@@ -88,12 +88,16 @@ def _get(app: object, path: str, token: str | None) -> int:
     sys.stdout.flush()
     if status < 400:
         return 0
+    import html
     import json
 
     try:
         message = json.loads(body).get("error") or ""
-    except (ValueError, AttributeError):
-        message = body.decode("utf-8", "replace").strip()
+    except (ValueError, AttributeError):  # a page: its message is in its <p class="error">
+        import re
+
+        found = re.search(rb'<p class="error">(.*?)</p>', body)
+        message = html.unescape(found.group(1).decode("utf-8", "replace")) if found else ""
     click.echo(f"gatebook: error: GET {path}: {status} {message}", err=True)
     return 2 if status < 500 else 3
 

@@ -256,8 +256,8 @@ def _checks_table(gates: Sequence[Mapping[str, Any]], baselines: Mapping[str, An
         for check in gate["checks"]:
             observed = check["observed"]
             rows.append([td(gate_cell, raw=True), td(check["check"]),
-                         td(format_number(observed) if isinstance(observed, (int, float)) else _short(observed),
-                            num=True),
+                         td(format_number(observed) if isinstance(observed, (int, float))
+                            else "" if observed is None else _short(observed), num=True),
                          td(check.get("threshold_text") or _short(check["threshold"]), num=True),
                          td(tier_span(check["tier"]), raw=True), td(check["reason"] or "")])
         for skipped in gate.get("not_judged") or ():

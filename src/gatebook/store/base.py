@@ -72,7 +72,7 @@ class RunQuery:
     ``name_glob`` uses shell wildcards (``*``, ``?``). ``since`` is seconds since the
     epoch. ``sort`` is a column name (``created``, ``name``, ``status``, ``duration``)
     with an optional leading ``-`` for descending; the default is newest first.
-    ``limit`` 0 means no limit.
+    ``limit`` 0 means no limit; ``offset`` skips that many runs of the sorted list first (paging).
     """
 
     name_glob: str | None = None
@@ -84,6 +84,7 @@ class RunQuery:
     ids: tuple[str, ...] = ()
     sort: str = "-created"
     limit: int = 0
+    offset: int = 0
 
 
 class Store(abc.ABC):
@@ -153,8 +154,9 @@ class Store(abc.ABC):
         (left out by default: it is the bulk of a run row)."""
 
     @abc.abstractmethod
-    def count_runs(self) -> int:
-        """The number of runs in the ledger."""
+    def count_runs(self, query: RunQuery | None = None) -> int:
+        """The number of runs in the ledger (only those ``query``'s filters select, when given;
+        its sort, limit and offset do not matter)."""
 
     # -- writes ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -228,6 +230,11 @@ class Store(abc.ABC):
         """Points ``(key, step, value, ts)`` stored after the cursor ``after``, in storing
         order, and the cursor to pass next time (``after`` itself when nothing is new).
         Start with 0. Live readers (gates, tails) poll with it and never re-read a point."""
+
+    @abc.abstractmethod
+    def points_cursor(self) -> int:
+        """The cursor of the newest point in the whole ledger (0 when none): a live reader that
+        starts from it with :meth:`metric_points_after` gets only points stored later."""
 
     @abc.abstractmethod
     def params(self, run_id: str) -> dict[str, dict[str, Any]]:

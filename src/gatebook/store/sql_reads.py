@@ -99,6 +99,10 @@ class SQLReads(SQLBase):
             values = [math.nan if v is None else v for v in values]
         return firsts, values
 
+    def points_cursor(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.max(t.metrics.c.id))).scalar_one_or_none() or 0)
+
     def metric_points_after(self, run_id: str, after: int = 0, keys: Sequence[str] | None = None,
                             limit: int = 0) -> tuple[list[tuple[str, int | None, float, float]], int]:
         # The cursor is a global point id. First the highest id stored (all smaller ids are

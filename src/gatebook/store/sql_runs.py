@@ -171,24 +171,7 @@ class SQLRuns(SQLBase):
     def list_runs(self, query: RunQuery = RunQuery(), *, full: bool = False) -> list[RunRecord]:
         cols = [c for c in t.runs.c if full or c.name != "provenance"]
         stmt = select(*cols)
-        conds: list[ColumnElement[bool]] = []
-        if query.name_glob:
-            if any(ch in query.name_glob for ch in "*?["):
-                conds.append(t.runs.c.name.like(_glob_to_like(query.name_glob), escape="\\"))
-            else:
-                conds.append(t.runs.c.name == query.name_glob)
-        for tag in query.tags:
-            conds.append(exists().where(and_(t.tags.c.run_id == t.runs.c.id, t.tags.c.tag == tag)))
-        if query.statuses:
-            conds.append(t.runs.c.status.in_(list(query.statuses)))
-        if query.group:
-            conds.append(t.runs.c.group_name == query.group)
-        if query.parent_id:
-            conds.append(t.runs.c.parent_id == query.parent_id)
-        if query.since is not None:
-            conds.append(t.runs.c.created_at >= query.since)
-        if query.ids:
-            conds.append(t.runs.c.id.in_(list(query.ids)))
+        conds = _conditions(query)
         if conds:
             stmt = stmt.where(and_(*conds))
         key = query.sort or "-created"
@@ -200,25 +183,62 @@ class SQLRuns(SQLBase):
                              t.runs.c.id.desc() if desc else t.runs.c.id.asc())
         if query.limit:
             stmt = stmt.limit(query.limit)
+        if query.offset:
+            stmt = stmt.offset(query.offset)
         with self._read() as conn:
             rows = conn.execute(stmt).all()
-            return self._with_tags(conn, rows, full=full)
+            # Many runs: their tags in one query over the same selection, not 500 ids at a time.
+            return self._with_tags(conn, rows, full=full,
+                                   selection=stmt.with_only_columns(t.runs.c.id) if len(rows) > 500 else None)
 
-    def count_runs(self) -> int:
+    def count_runs(self, query: RunQuery | None = None) -> int:
+        stmt = select(func.count()).select_from(t.runs)
+        conds = _conditions(query) if query is not None else []
+        if conds:
+            stmt = stmt.where(and_(*conds))
         with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.runs)).scalar_one())
+            return int(conn.execute(stmt).scalar_one())
 
-    def _with_tags(self, conn: Connection, rows: Sequence[Row[Any]], *, full: bool) -> list[RunRecord]:
+    def _with_tags(self, conn: Connection, rows: Sequence[Row[Any]], *, full: bool,
+                   selection: Any = None) -> list[RunRecord]:
+        """Records of ``rows`` with their tags: read for the ids of ``rows``, or, given the
+        ``selection`` (a select of the same rows' ids), in one query over it."""
         if not rows:
             return []
         tags: dict[str, list[str]] = {}
-        ids = [r.id for r in rows]
-        for chunk in chunks(ids, 500):
-            for run_id, tag in conn.execute(
-                select(t.tags.c.run_id, t.tags.c.tag).where(t.tags.c.run_id.in_(chunk)).order_by(t.tags.c.tag)
-            ):
+        base = select(t.tags.c.run_id, t.tags.c.tag)
+        where = ([t.tags.c.run_id.in_(selection.subquery().select())] if selection is not None
+                 else [t.tags.c.run_id.in_(chunk) for chunk in chunks([r.id for r in rows], 500)])
+        for cond in where:
+            for run_id, tag in conn.execute(base.where(cond).order_by(t.tags.c.tag)):
                 tags.setdefault(run_id, []).append(tag)
         return [_to_record(r, tuple(tags.get(r.id, ())), full=full) for r in rows]
+
+
+def _conditions(query: RunQuery) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``query``'s filters (ANDed by the caller)."""
+    conds: list[ColumnElement[bool]] = []
+    if query.name_glob:
+        if any(ch in query.name_glob for ch in "*?["):
+            conds.append(t.runs.c.name.like(_glob_to_like(query.name_glob), escape="\\"))
+        else:
+            conds.append(t.runs.c.name == query.name_glob)
+    for tag in query.tags:
+        conds.append(exists().where(and_(t.tags.c.run_id == t.runs.c.id, t.tags.c.tag == tag)))
+    if query.statuses:
+        conds.append(t.runs.c.status.in_(list(query.statuses)))
+    if query.group:
+        conds.append(t.runs.c.group_name == query.group)
+    if query.parent_id:
+        conds.append(t.runs.c.parent_id == query.parent_id)
+    if query.since is not None:
+        conds.append(t.runs.c.created_at >= query.since)
+    if query.ids:
+        conds.append(t.runs.c.id.in_(list(query.ids)))
+    return conds
+
+
+_STATUS = {s.value: s for s in RunStatus}
 
 
 def _run_values(run: RunRecord) -> dict[str, Any]:
@@ -236,7 +256,8 @@ def _to_record(row: Row[Any], tags: tuple[str, ...], *, full: bool) -> RunRecord
     m = row._mapping
     command = m["command"]
     return RunRecord(
-        id=m["id"], name=m["name"], status=RunStatus(m["status"]), created_at=m["created_at"],
+        id=m["id"], name=m["name"], status=_STATUS.get(m["status"]) or RunStatus(m["status"]),
+        created_at=m["created_at"],
         ended_at=m["ended_at"], exit_code=m["exit_code"], reason=m["reason"], parent_id=m["parent_id"],
         group=m["group_name"], tags=tags, command=tuple(json.loads(command)) if command else (),
         cwd=m["cwd"], host=m["host"], user=m["user_name"], pid=m["pid"], pid_start=m["pid_start"],

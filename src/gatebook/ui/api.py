@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from gatebook.store.base import Store
+    from gatebook.analysis.compare import Comparison
+    from gatebook.records import RunRecord
+    from gatebook.store.base import RunQuery, Store
     from gatebook.ui.app import Context
 
 Endpoint = Callable[["Context", "Request"], Any]
@@ -27,9 +29,12 @@ def json_response(doc: Any, status: int = 200) -> Response:
     """Strict JSON (NaN and infinities as strings, as ``emit_json`` writes them), one line."""
     from starlette.responses import Response
 
-    from gatebook.serialize import json_safe_numbers
+    try:  # the common case, one pass: no NaN or infinity in the document
+        body = json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        from gatebook.serialize import json_safe_numbers
 
-    body = json.dumps(json_safe_numbers(doc), ensure_ascii=False, allow_nan=False)
+        body = json.dumps(json_safe_numbers(doc), ensure_ascii=False, allow_nan=False)
     return Response(body + "\n", status_code=status, media_type="application/json")
 
 
@@ -52,7 +57,8 @@ def _params(request: Request, name: str) -> list[str]:
     return [part.strip() for value in request.query_params.getlist(name) for part in value.split(",") if part.strip()]
 
 
-def _int(request: Request, name: str, default: int | None, minimum: int) -> int | None:
+def int_param(request: Request, name: str, default: int | None, minimum: int) -> int | None:
+    """Query parameter ``name`` as a whole number of at least ``minimum`` (``default`` when absent)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -67,14 +73,12 @@ def _int(request: Request, name: str, default: int | None, minimum: int) -> int 
 
 # -- reads -------------------------------------------------------------------------------------
 
-def runs(ctx: Context, request: Request) -> Any:
-    """``gatebook ls --json``: name (a glob), tag (repeatable), group, status (repeatable), since,
-    sort, limit (default 50, 0: all)."""
-    from gatebook.liveness import current
+def run_query(request: Request, *, sort: str | None = None, limit: int | None = None, offset: int = 0) -> RunQuery:
+    """The filters of the query (name glob, tag, group, status, since) as a RunQuery sorted by
+    ``sort`` (default: the query's) and at most ``limit`` (default: the query's, 50)."""
     from gatebook.records import RunStatus
     from gatebook.selection import parse_since
     from gatebook.store.base import RunQuery
-    from gatebook.views import ls_row
 
     q = request.query_params
     statuses = tuple(_params(request, "status"))
@@ -83,14 +87,32 @@ def runs(ctx: Context, request: Request) -> Any:
         if s not in known:
             raise UsageError(f"status={s!r} is not a run status", hint="one of " + ", ".join(known))
     since = q.get("since")
-    query = RunQuery(name_glob=q.get("name") or None, tags=tuple(_params(request, "tag")), statuses=statuses,
-                     group=q.get("group") or None, since=parse_since(since, option="since") if since else None,
-                     sort=q.get("sort") or "-created", limit=_int(request, "limit", 50, 0) or 0)
+    return RunQuery(name_glob=q.get("name") or None, tags=tuple(_params(request, "tag")), statuses=statuses,
+                    group=q.get("group") or None, since=parse_since(since, option="since") if since else None,
+                    sort=sort or q.get("sort") or "-created",
+                    limit=(int_param(request, "limit", 50, 0) or 0) if limit is None else limit, offset=offset)
+
+
+def filtered_runs(ctx: Context, request: Request, *, sort: str | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[RunRecord]:
+    """The runs :func:`run_query` selects, as they are now (a running run whose process vanished
+    is ``lost``, and so no longer matches ``status=running``)."""
+    from gatebook.liveness import current
+
+    query = run_query(request, sort=sort, limit=limit, offset=offset)
     store = ctx.store()
     found = current(store, store.list_runs(query))
-    if statuses:  # a run found lost just now is no longer "running"
-        found = [r for r in found if r.status.value in statuses]
-    return {"runs": [ls_row(r) for r in found]}
+    if query.statuses:
+        found = [r for r in found if r.status.value in query.statuses]
+    return found
+
+
+def runs(ctx: Context, request: Request) -> Any:
+    """``gatebook ls --json``: name (a glob), tag (repeatable), group, status (repeatable), since,
+    sort, limit (default 50, 0: all)."""
+    from gatebook.views import ls_row
+
+    return {"runs": [ls_row(r) for r in filtered_runs(ctx, request)]}
 
 
 def run(ctx: Context, request: Request) -> Any:
@@ -102,8 +124,9 @@ def run(ctx: Context, request: Request) -> Any:
     return run_document(store, resolve_current(store, request.path_params["ref"]))
 
 
-def compare(ctx: Context, request: Request) -> Any:
-    """``gatebook compare --json``: runs (comma-separated), baseline, metrics, gates, sort, tag, group, last."""
+def comparison_of(ctx: Context, request: Request) -> Comparison:
+    """The comparison ``gatebook compare`` builds: runs (comma-separated), baseline, metrics,
+    gates, sort, tag, group, last."""
     from gatebook.analysis.compare import build_comparison
     from gatebook.liveness import current
     from gatebook.selection import select_runs
@@ -111,7 +134,7 @@ def compare(ctx: Context, request: Request) -> Any:
     store = ctx.store()
     pconf = ctx.project_config()
     selected = select_runs(store, _params(request, "runs"), tags=_params(request, "tag"),
-                           group=request.query_params.get("group") or None, last=_int(request, "last", None, 1),
+                           group=request.query_params.get("group") or None, last=int_param(request, "last", None, 1),
                            full=False)
     baseline = request.query_params.get("baseline") or None
     base = None
@@ -120,10 +143,14 @@ def compare(ctx: Context, request: Request) -> Any:
             base = current(store, [store.resolve_run(baseline)])[0]
         except NotFoundError as exc:
             raise NotFoundError(f"baseline: {exc.message}", hint=exc.hint) from None
-    comparison = build_comparison(store, current(store, selected), metrics=_params(request, "metrics") or None,
-                                  baseline=base, pconf=pconf, gates=tuple(_params(request, "gates")),
-                                  sort=request.query_params.get("sort") or None)
-    return comparison.to_dict()
+    return build_comparison(store, current(store, selected), metrics=_params(request, "metrics") or None,
+                            baseline=base, pconf=pconf, gates=tuple(_params(request, "gates")),
+                            sort=request.query_params.get("sort") or None)
+
+
+def compare(ctx: Context, request: Request) -> Any:
+    """``gatebook compare --json`` (see :func:`comparison_of`)."""
+    return comparison_of(ctx, request).to_dict()
 
 
 def sweep(ctx: Context, request: Request) -> Any:
@@ -150,6 +177,29 @@ def alias_log(ctx: Context, request: Request) -> Any:
     from gatebook.registry.trail import alias_log as trail
 
     return trail(ctx.store(), request.path_params.get("name")).to_dict()
+
+
+def float_param(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r} is not a number") from None
+
+
+def series(ctx: Context, request: Request) -> Any:
+    """One run's series of one key, bucketed (min, max, last per bucket) or whole:
+    ``gatebook.ui.series.series_document`` (buckets=2000, start=, end=)."""
+    from gatebook.liveness import resolve_current
+    from gatebook.ui.series import series_document
+
+    store = ctx.store()
+    rec = resolve_current(store, request.path_params["ref"])
+    return series_document(store, rec, request.path_params["key"],
+                           buckets=int_param(request, "buckets", 2000, 1) or 2000,
+                           start=float_param(request, "start"), end=float_param(request, "end"), cache=ctx.series)
 
 
 def events(ctx: Context, request: Request) -> Any:
@@ -217,6 +267,27 @@ def note(ctx: Context, request: Request, body: dict[str, Any]) -> Any:
     return {"id": rec.id, "note": text, "ts": now}
 
 
+def promote(ctx: Context, request: Request, body: dict[str, Any]) -> Any:
+    """``gatebook promote REF --to ALIAS --json``, gated exactly as that command is: body
+    ``{"alias": ..., "reason": ..., "gates": [...], "allow_marginal": false, "force": false}``. A
+    refused promotion is a 200 whose document says ``"action": "refused"`` with the advice."""
+    from gatebook.registry.promote import promote as promote_run
+
+    alias = _text(body, "alias", required=True)
+    assert alias is not None
+    gates = body.get("gates") or []
+    if not isinstance(gates, list) or not all(isinstance(g, str) for g in gates):
+        raise UsageError('"gates" must be a list of gate names')
+    flags = {}
+    for name in ("allow_marginal", "force"):
+        flags[name] = body.get(name, False)
+        if not isinstance(flags[name], bool):
+            raise UsageError(f'"{name}" must be true or false')
+    return promote_run(ctx.store(), ctx.project_config(), request.path_params["ref"], alias.lstrip("@"), gates=gates,
+                       allow_marginal=flags["allow_marginal"], force=flags["force"],
+                       reason=_text(body, "reason", required=False)).to_dict()
+
+
 # -- wiring ------------------------------------------------------------------------------------
 
 def _guarded(fn: Callable[[], Any]) -> Response:
@@ -252,29 +323,32 @@ def write_endpoint(ctx: Context, fn: Callable[[Context, Request, dict[str, Any]]
 
 
 API_PATHS = ("GET /api/runs", "GET /api/runs/{ref}", "GET /api/runs/{ref}/series/{key}", "GET /api/compare",
-             "GET /api/sweeps/{name}", "GET /api/aliases", "GET /api/aliases/{name}/log", "GET /api/events",
-             "POST /api/runs/{ref}/stop", "POST /api/runs/{ref}/notes")
+             "GET /api/sweeps/{name}", "GET /api/aliases", "GET /api/aliases/log", "GET /api/aliases/{name}/log",
+             "GET /api/events", "GET /api/stream", "POST /api/runs/{ref}/stop", "POST /api/runs/{ref}/notes",
+             "POST /api/runs/{ref}/promote")
+PAGES = ("/", "/runs/{ref}", "/compare?runs=A,B&baseline=A", "/sweeps", "/sweeps/{name}", "/aliases",
+         "/runs/{ref}/patch", "/runs/{ref}/artifacts/{n}")
 
 
 def index(ctx: Context, request: Request) -> Any:
-    """``/`` and ``/api``: what this server answers (the pages come with a later release)."""
+    """``/api``: what this server answers."""
     from gatebook import __version__
 
-    return {"gatebook": __version__, "api": list(API_PATHS),
-            "pages": None, "docs": "docs/ui.md: the JSON API; the pages come next"}
+    return {"gatebook": __version__, "api": list(API_PATHS), "pages": list(PAGES), "docs": "docs/ui.md"}
 
 
 def routes(ctx: Context) -> list[Any]:
-    """The API's routes (the series route is added by app.py when ui/series.py is there)."""
+    """The API's routes (the pages and the stream are gatebook.ui.site's)."""
     from starlette.routing import Route
 
     return [
-        Route("/", read_endpoint(ctx, index), methods=["GET"]),
         Route("/api", read_endpoint(ctx, index), methods=["GET"]),
         Route("/api/runs", read_endpoint(ctx, runs), methods=["GET"]),
         Route("/api/runs/{ref}", read_endpoint(ctx, run), methods=["GET"]),
         Route("/api/runs/{ref}/stop", write_endpoint(ctx, stop), methods=["POST"]),
         Route("/api/runs/{ref}/notes", write_endpoint(ctx, note), methods=["POST"]),
+        Route("/api/runs/{ref}/promote", write_endpoint(ctx, promote), methods=["POST"]),
+        Route("/api/runs/{ref}/series/{key:path}", read_endpoint(ctx, series), methods=["GET"]),
         Route("/api/compare", read_endpoint(ctx, compare), methods=["GET"]),
         Route("/api/sweeps/{name}", read_endpoint(ctx, sweep), methods=["GET"]),
         Route("/api/aliases", read_endpoint(ctx, aliases), methods=["GET"]),

@@ -25,11 +25,15 @@ DEFAULT_PORT = 8765
 class Context:
     """What every endpoint shares: the store (opened once, lazily) and the project's config."""
 
-    def __init__(self, store_url: str, root: Path | None) -> None:
+    def __init__(self, store_url: str, root: Path | None, read_only: bool = False) -> None:
         self.store_url = store_url
         self.root = root
+        self.read_only = read_only
         self._store: Store | None = None
         self._lock = threading.Lock()
+        from gatebook.ui.series import SeriesCache
+
+        self.series = SeriesCache()  # the curves read so far, kept current (gatebook.ui.series)
 
     def store(self) -> Store:
         with self._lock:
@@ -67,7 +71,7 @@ def create_app(store_url: str, *, token: str | None = None, read_only: bool = Fa
     from gatebook.ui import api
     from gatebook.ui.security import Guard
 
-    ctx = Context(store_url, root if root is not None else project.find_root())
+    ctx = Context(store_url, root if root is not None else project.find_root(), read_only)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,13 +84,15 @@ def create_app(store_url: str, *, token: str | None = None, read_only: bool = Fa
         code = exc.status_code if isinstance(exc, HTTPException) else 500
         if code == 404:
             return api.error_response(404, f"no such page: {request.url.path}",
-                                      "the API is under /api/; see docs/ui.md")
+                                      "the pages are /, /runs/REF, /compare, /sweeps, /aliases; the API is under "
+                                      "/api/ (docs/ui.md)")
         if code == 405:
             return api.error_response(405, f"{request.method} is not allowed on {request.url.path}")
         return api.error_response(code, str(getattr(exc, "detail", "")) or "error")
 
-    routes = api.routes(ctx)
-    routes += _series_routes(ctx)
+    from gatebook.ui import site
+
+    routes = api.routes(ctx) + site.routes(ctx)
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error},
                     middleware=[Middleware(Guard, host=host, port=port, token=token,  # type: ignore[arg-type]
                                            read_only=read_only)])
@@ -97,41 +103,6 @@ def create_app(store_url: str, *, token: str | None = None, read_only: bool = Fa
 
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _series_routes(ctx: Context) -> list[Any]:
-    """``/api/runs/{ref}/series/{key}`` when gatebook/ui/series.py is there (written separately)."""
-    import importlib.util
-
-    if importlib.util.find_spec("gatebook.ui.series") is None:
-        return []
-    from starlette.routing import Route
-
-    from gatebook.ui import api
-
-    def series(c: Context, request: Any) -> Any:
-        from gatebook.liveness import resolve_current
-        from gatebook.ui.series import series_document
-
-        store = c.store()
-        rec = resolve_current(store, request.path_params["ref"])
-        start, end = (_float(request, name) for name in ("start", "end"))
-        buckets = api._int(request, "buckets", 2000, 1)
-        return series_document(store, rec, request.path_params["key"], buckets=buckets or 2000, start=start, end=end)
-
-    return [Route("/api/runs/{ref}/series/{key}", api.read_endpoint(ctx, series), methods=["GET"])]
-
-
-def _float(request: Any, name: str) -> float | None:
-    from gatebook.errors import UsageError
-
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a number") from None
 
 
 def call(app: Starlette, path: str, *, method: str = "GET", headers: dict[str, str] | None = None,

@@ -15,6 +15,9 @@ Every request is checked in this order, and a refusal is a one-line JSON error
    only with the token in the ``Authorization`` header (a script, not a browser: a page from
    another origin cannot set that header without a CORS preflight, which is never answered).
    Else 403.
+
+Every answer carries :data:`HEADERS` (the Content-Security-Policy that forbids inline and foreign
+script, ``nosniff``, no framing, no Referer).
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ COOKIE = "gatebook_token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+"""Every answer's Content-Security-Policy: no inline or foreign script, nothing from elsewhere."""
+HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+           (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"),
+           (b"cache-control", b"no-store"))
+"""Added to every answer: the CSP, no MIME sniffing, no framing, no Referer (a URL may carry the token)."""
 
 
 def _bracket(host: str) -> str:
@@ -77,11 +87,11 @@ class Guard:
         if refused is not None:
             await _answer(send, *refused)
             return
+        extra = list(HEADERS)
         query_token = _query_token(scope)
         if self.token and query_token is not None and hmac.compare_digest(query_token, self.token):
-            await self.app(scope, receive, _with_cookie(send, self.token))
-            return
-        await self.app(scope, receive, send)
+            extra.append((b"set-cookie", f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode("latin-1")))
+        await self.app(scope, receive, _with_headers(send, extra))
 
     def check(self, scope: Scope, headers: dict[str, str]) -> tuple[int, bytes] | None:
         """The refusal for this request, or None when it may go on."""
@@ -151,13 +161,12 @@ def _cookie(headers: dict[str, str]) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-def _with_cookie(send: Send, token: str) -> Send:
-    """``send`` that adds the token cookie to the response's headers."""
-    cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict".encode("latin-1")
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` that adds ``extra`` to the response's headers (the hardening headers, the cookie)."""
 
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
         await send(message)
 
     return wrapped

@@ -137,3 +137,14 @@ class ListingContract(ContractBase):
             self._create(store)
         assert store.count_runs() == 5
         assert len(store.list_runs()) == 5
+
+    def test_pages_and_filtered_counts(self, store: Store) -> None:
+        for i in range(7):
+            self._create(store, name=f"r{i}", created_at=T0 + i, tags=("even",) if i % 2 == 0 else ())
+        assert store.count_runs(RunQuery(tags=("even",))) == 4
+        assert store.count_runs(RunQuery(name_glob="r?", tags=("even",), limit=1, offset=5)) == 4
+        everyone = self._names(store.list_runs(RunQuery(sort="created")))
+        pages = [self._names(store.list_runs(RunQuery(sort="created", limit=3, offset=o))) for o in (0, 3, 6, 9)]
+        assert pages == [everyone[:3], everyone[3:6], everyone[6:], []]
+        evens = store.list_runs(RunQuery(tags=("even",), sort="-created", limit=2, offset=1))
+        assert self._names(evens) == ["r4", "r2"] and all(r.tags == ("even",) for r in evens)

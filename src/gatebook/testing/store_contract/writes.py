@@ -233,6 +233,17 @@ class WritesContract(ContractBase):
         first, c1 = store.metric_points_after(run.id, 0, limit=1)
         assert [k for k, *_ in first] == ["loss"] and 0 < c1 < cursor2
 
+    def test_points_cursor_starts_a_live_read_at_now(self, store: Store) -> None:
+        run, other = self._create(store), self._create(store)
+        assert store.points_cursor() == 0
+        store.log_metrics([(run.id, "loss", 1, 1.0, T0), (other.id, "loss", 1, 2.0, T0)])
+        now = store.points_cursor()
+        assert now == store.metric_points_after(run.id)[1] > 0
+        assert store.metric_points_after(run.id, now) == ([], now)
+        store.log_metrics([(run.id, "loss", 2, 0.5, T0 + 1)])
+        new, later = store.metric_points_after(run.id, now)
+        assert [(k, s, v) for k, s, v, _ in new] == [("loss", 2, 0.5)] and later == store.points_cursor() > now
+
     def test_tags_and_heartbeat(self, store: Store) -> None:
         run = self._create(store, tags=("a",), heartbeat_at=T0)
         store.add_tags(run.id, ["b", "a", "c"])
