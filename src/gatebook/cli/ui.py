@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from typing import Any
 
 import click
 
@@ -132,12 +133,20 @@ def _free_port(family: int, address: str) -> int:
 
 
 def _serve(app: object, sock: socket.socket) -> None:
-    """uvicorn on the bound socket until Ctrl-C (or SIGTERM): it finishes open requests, then
-    the app's shutdown closes the store."""
+    """uvicorn on the bound socket until Ctrl-C (or SIGTERM): live streams end, open requests
+    finish (at most 5 s), then the app's shutdown closes the store."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",  # type: ignore[arg-type]
+                            timeout_graceful_shutdown=5)
+    stopping = app.state.gatebook.stopping  # type: ignore[attr-defined]
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            stopping.set()  # open live streams end at their next tick instead of holding the shutdown
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once it has shut down

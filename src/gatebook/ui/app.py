@@ -34,6 +34,7 @@ class Context:
         from gatebook.ui.series import SeriesCache
 
         self.series = SeriesCache()  # the curves read so far, kept current (gatebook.ui.series)
+        self.stopping = threading.Event()  # set when the server shuts down: live streams end
 
     def store(self) -> Store:
         with self._lock:

@@ -151,7 +151,7 @@ def runs_page(view: Any, *, read_only: bool) -> str:
         next_ = link(query("/", p, page=view.page + 1), "older →" if view.sort == "-created" else "next →") \
             if view.page < view.pages else ""
         pages = f'<p class="pager">{prev_} page {view.page} of {view.pages} {next_}</p>'
-    count = (f'<p><span id="runs-count">{view.total} run{"s" if view.total != 1 else ""}</span>'
+    count = (f'<p><span id="runs-count">{view.total:,} run{"s" if view.total != 1 else ""}</span>'
              f'<span class="muted"> · columns: {esc(", ".join(view.metric_keys) or "no metrics")}'
              f'{"; params " + esc(", ".join(view.param_keys)) if view.param_keys else ""}</span>'
              ' <button id="compare-selected" disabled>Compare selected</button>'

@@ -66,9 +66,6 @@ def runs_view(ctx: Context, request: Request) -> RunsView:
     if by_value:  # every selected run's value is needed to sort: read them all
         runs = filtered_runs(ctx, request, sort="-created", limit=0)
         kind, _, key = field_.partition(":")
-        shown_keys = metric_keys if kind == "metric" else param_keys
-        if key not in shown_keys:
-            shown_keys.append(key)
         values = _values(store, [r.id for r in runs], kind, key)
         present = [r for r in runs if values.get(r.id) is not None]
         present.sort(key=lambda r: _order(values[r.id]), reverse=sort.startswith("-"))
@@ -91,6 +88,11 @@ def runs_view(ctx: Context, request: Request) -> RunsView:
         metric_keys = _default_metrics(ctx, stats)
     if not param_keys:
         param_keys = _differing(merged)
+    if by_value:  # the sorted column is shown, first of its kind
+        shown_keys = metric_keys if kind == "metric" else param_keys
+        if key in shown_keys:
+            shown_keys.remove(key)
+        shown_keys.insert(0, key)
     rows = []
     for r in shown:
         doc = ls_row(r)

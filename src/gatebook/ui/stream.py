@@ -12,7 +12,8 @@ page, which keeps each curve's x increasing). Then, every ``TICK`` seconds, what
 - ``event``: each new event of the run (gate tier changes, stop requests, the final verdict),
   as in ``show --json``'s ``events``, plus ``"text"``: the line ``gatebook show`` prints;
 - ``output``: ``{"chunks": [[seq, stream, text], ...]}``, output stored after ``output_seq``;
-- ``end``: the run has ended and everything it stored has been pushed; the stream closes.
+- ``end``: the run has ended and everything it stored has been pushed (``{"ended": true}``), or
+  the server is shutting down (``false``); the stream closes.
 
 ``GET /api/stream`` (no run) watches the ledger for the runs page: ``run`` events
 ``{"id", "name", "status", "reason"}`` for each run that started or changed status since the
@@ -151,7 +152,7 @@ def stream(ctx: Context, request: Request) -> Any:
                 yield item
             if items:
                 quiet = time.monotonic()
-            if ended or once:
+            if ended or once or ctx.stopping.is_set():
                 yield sse("end", {"ended": ended})
                 return
             if time.monotonic() - quiet > KEEPALIVE:
