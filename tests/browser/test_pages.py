@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from gatebook.project import sqlite_url
 from gatebook.store import open_store
-from tests.helpers import PY, env_with, invoke_json, wait_for
 from tests.browser.conftest import log_runs
+from tests.helpers import PY, env_with, invoke_json, wait_for
 
 XSS = "<img src=x onerror=alert(1)>"
 LIVE_SCRIPT = textwrap.dedent("""\

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import math
 import time
 from typing import Any, Mapping
 
 
 def iso(ts: float | None) -> str | None:
-    """``2026-12-07T16:49:10Z`` (UTC, whole seconds), or None."""
+    """``2026-12-07T16:49:10Z`` (UTC, whole seconds), or None. (Listing 10,000 runs formats
+    20,000 of these: the date of each day is made once.)"""
     if ts is None:
         return None
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    day, sec = divmod(math.floor(ts), 86400)
+    return f"{_day(day)}T{sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    return (_EPOCH + _dt.timedelta(days=day)).isoformat()
+
+
+_EPOCH = _dt.date(1970, 1, 1)
 
 
 def ago(ts: float | None, now: float | None = None) -> str:

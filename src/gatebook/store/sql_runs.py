@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import time
+from operator import itemgetter
 from typing import Any, Sequence
 
 from sqlalchemy import ColumnElement, and_, exists, func, select, update
@@ -210,9 +211,12 @@ class SQLRuns(SQLBase):
         where = ([t.tags.c.run_id.in_(selection.subquery().select())] if selection is not None
                  else [t.tags.c.run_id.in_(chunk) for chunk in chunks([r.id for r in rows], 500)])
         for cond in where:
-            for run_id, tag in conn.execute(base.where(cond).order_by(t.tags.c.tag)):
+            for run_id, tag in conn.execute(base.where(cond).order_by(t.tags.c.tag)).all():
                 tags.setdefault(run_id, []).append(tag)
-        return [_to_record(r, tuple(tags.get(r.id, ())), full=full) for r in rows]
+        commands: dict[str, tuple[str, ...]] = {}  # runs of a sweep share a command line: parse it once
+        fields = itemgetter(*[rows[0]._fields.index(f) for f in _FIELDS])  # by position: 10x a Row's keys
+        return [_to_record(fields(r), tuple(tags.get(r.id, ())), full=full, commands=commands,
+                           provenance=r.provenance if full else None) for r in rows]
 
 
 def _conditions(query: RunQuery) -> list[ColumnElement[bool]]:
@@ -252,17 +256,28 @@ def _run_values(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def _to_record(row: Row[Any], tags: tuple[str, ...], *, full: bool) -> RunRecord:
-    m = row._mapping
-    command = m["command"]
+_FIELDS = ("id", "name", "status", "created_at", "ended_at", "exit_code", "reason", "parent_id", "group_name",
+           "command", "cwd", "host", "user_name", "pid", "pid_start", "heartbeat_at", "source")
+"""The columns of a run row a RunRecord is made of (provenance apart), in _to_record's order."""
+
+
+def _to_record(values: tuple[Any, ...], tags: tuple[str, ...], *, full: bool,
+               commands: dict[str, tuple[str, ...]] | None = None, provenance: str | None = None) -> RunRecord:
+    """A RunRecord from the row's values in :data:`_FIELDS` order (and its provenance text)."""
+    (id_, name, status, created_at, ended_at, exit_code, reason, parent_id, group, raw, cwd, host, user, pid,
+     pid_start, heartbeat_at, source) = values
+    command: tuple[str, ...] = ()
+    if raw:
+        command = commands.get(raw, ()) if commands is not None else ()
+        if not command:
+            command = tuple(json.loads(raw))
+            if commands is not None:
+                commands[raw] = command
     return RunRecord(
-        id=m["id"], name=m["name"], status=_STATUS.get(m["status"]) or RunStatus(m["status"]),
-        created_at=m["created_at"],
-        ended_at=m["ended_at"], exit_code=m["exit_code"], reason=m["reason"], parent_id=m["parent_id"],
-        group=m["group_name"], tags=tags, command=tuple(json.loads(command)) if command else (),
-        cwd=m["cwd"], host=m["host"], user=m["user_name"], pid=m["pid"], pid_start=m["pid_start"],
-        heartbeat_at=m["heartbeat_at"], source=m["source"],
-        provenance=(serialize.loads(m["provenance"], {}) or {}) if full else {},
+        id=id_, name=name, status=_STATUS.get(status) or RunStatus(status), created_at=created_at,
+        ended_at=ended_at, exit_code=exit_code, reason=reason, parent_id=parent_id, group=group, tags=tags,
+        command=command, cwd=cwd, host=host, user=user, pid=pid, pid_start=pid_start, heartbeat_at=heartbeat_at,
+        source=source, provenance=(serialize.loads(provenance, {}) or {}) if full and provenance else {},
     )
 
 
