@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -257,3 +258,25 @@ def test_run_watch_pushes_points_events_output_and_the_end(tmp_path: Path) -> No
         assert pushed[1][1] == {"status": "stopped", "reason": "enough", "exit_code": 0}
     finally:
         store.close()
+
+
+def test_pages_series_and_stream_on_sqlite_and_postgresql(store_url: str, tmp_path: Path) -> None:
+    script = textwrap.dedent("""\
+        import gatebook as gb
+        gb.init(name="both", config={"lr": 0.1})
+        for step in range(50):
+            gb.log({"loss": 1.0 / (step + 1)}, step=step)
+        gb.finish()
+    """)
+    proc = subprocess.run([PY, "-c", script], cwd=tmp_path, env=env_with(store_url), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with TestClient(create_app(store_url, port=8765, root=tmp_path), base_url=BASE) as c:
+        assert 'data-run-id="' in c.get("/").text
+        page = c.get("/runs/both")
+        assert page.status_code == 200 and _data(page.text)["keys"] == ["loss"]
+        doc = c.get("/api/runs/both/series/loss?buckets=10").json()
+        assert doc["points"] == 50 and doc["reduced"] and len(doc["x"]) <= 10 and max(doc["max"]) == 1.0
+        zoom = c.get("/api/runs/both/series/loss?buckets=10&start=40&end=45").json()
+        assert zoom["x"] == [40, 41, 42, 43, 44, 45] and not zoom["reduced"]
+        assert [k for k, _ in _events(c.get("/api/stream?run=both&once=1").text)] == ["hello", "end"]

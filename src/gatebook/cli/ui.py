@@ -44,6 +44,7 @@ def ui_cmd(host: str, port: int, open_browser: bool, token: str | None, read_onl
     Authorization header.
     """
     _need("starlette")
+    _need("numpy")
     from gatebook import project
     from gatebook.ui.app import create_app
     from gatebook.ui.security import is_loopback

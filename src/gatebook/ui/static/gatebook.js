@@ -283,8 +283,11 @@
     const loadAll = () => (DATA.keys || []).forEach((key) => addChart(key).load());
     if (run.status !== "running") { loadAll(); actions(run); return; }
     let started = false;
+    const start = () => { if (!started) { started = true; loadAll(); } };
+    setTimeout(start, 3000); // no stream (a proxy that buffers it): draw what the ledger has anyway
     stream("/api/stream?run=" + enc(run.id) + "&output_seq=" + (DATA.output_seq == null ? -1 : DATA.output_seq), {
-      hello: () => { if (!started) { started = true; loadAll(); } },
+      // A reconnected stream starts from the ledger's cursor again: re-read the curves too.
+      hello: () => { if (started) Object.values(charts).forEach((c) => c.load()); else start(); },
       points: (msg) => Object.keys(msg.points).forEach((key) => {
         const chart = charts[key] || (() => { const c = addChart(key); c.load(); return c; })();
         chart.append(msg.points[key]);
