@@ -130,7 +130,7 @@ def runs_page(view: Any, *, read_only: bool) -> str:
         cells = [f'<td class="pick"><input type="checkbox" class="pick" value="{esc(r["id"])}"></td>',
                  f'<td class="name">{link(run_href(r["id"]), r["name"] or r["id"])}</td>',
                  f'<td class="id">{esc(r["id"])}</td>',
-                 f'<td>{badge_status(r["status"], r.get("reason"))} '
+                 f'<td class="st">{badge_status(r["status"], r.get("reason"))} '
                  f'{badge_tier(row["verdict"], "the final verdict of its live gates") if row["verdict"] else ""}</td>',
                  f'<td class="r" title="{esc(r["created_at"])}">{esc(r["created_ago"])}</td>',
                  f'<td class="r">{esc(r["duration_text"])}</td>',

@@ -13,6 +13,9 @@
   const BUCKETS = 2000;
   const MAX_OUTPUT_LINES = 2000;
   const CHARTS = [];
+  // Steps are whole numbers: x ticks at 1, 2, 5, 10, ... never at 1.25.
+  const STEP_INCRS = [];
+  for (let m = 1; m <= 1e12; m *= 10) STEP_INCRS.push(m, 2 * m, 5 * m);
 
   async function call(url, opts) {
     const res = await fetch(url, Object.assign({ credentials: "same-origin" }, opts || {}));
@@ -146,7 +149,7 @@
         series: series,
         bands: this.single ? [{ series: [3, 2], fill: alpha(this.runs[0].colour || COLOUR, 0.12) }] : [],
         scales: { x: { time: false }, y: { range: (u, lo, hi) => self.yRange(lo, hi) } },
-        axes: [{ label: xLabel, size: 40, labelSize: 14 }, { size: 64 }],
+        axes: [{ label: xLabel, size: 40, labelSize: 14, incrs: STEP_INCRS }, { size: 64 }],
         cursor: { drag: { x: true, y: false, setScale: false } },
         legend: { live: true },
         hooks: {
