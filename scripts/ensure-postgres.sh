@@ -21,18 +21,8 @@ if have_server_binaries; then
     exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-    SUDO=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-    SUDO=(sudo -n)
-else
-    echo "ensure-postgres: PostgreSQL server binaries not found and not root (no usable sudo): install Debian's 'postgresql' package; tests that need PostgreSQL will report it." >&2
-    exit 0
-fi
-
-echo "ensure-postgres: installing Debian's postgresql package ..." >&2
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install ensure-postgres postgresql || exit 0
 
 if ! have_server_binaries; then
     echo "ensure-postgres: installed 'postgresql' but no initdb/pg_ctl under /usr/lib/postgresql/*/bin" >&2
