@@ -168,3 +168,63 @@ def test_a_run_named_like_a_script_is_shown_as_text(page: Any, ui_project: Path,
     assert dialogs == [] and page.locator("img").count() == 0
     page.shot("xss-as-text")
     _no_errors(page)
+
+
+def test_zoom_reads_the_range_at_full_resolution(page: Any, ui_project: Path, ui_server: Callable[..., str]) -> None:
+    script = textwrap.dedent("""\
+        import gatebook as gb
+        gb.init(name="long")
+        for step in range(6000):
+            value = 1e6 if step == 4321 else float("nan") if step == 1234 else 1.0 / (step + 1)
+            gb.log({"loss": value}, step=step)
+        gb.finish()
+    """)
+    proc = subprocess.run([PY, "-c", script], cwd=ui_project, env=env_with(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    url = ui_server(ui_project)
+    page.goto(url + "/runs/long")
+    chart = '.chart[data-key="loss"]'
+    page.wait_for_selector(chart + "[data-points]")
+    assert int(page.get_attribute(chart, "data-points") or 0) <= 2000  # reduced to buckets...
+    assert page.get_attribute(chart, "data-nan") == "1"  # ...with the NaN marked
+    assert "buckets" in page.text_content(chart + " .chart-info")
+    page.shot("zoom-before")
+    box = page.locator(chart + " .u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.70, y)  # around the spike at step 4321 (of 6000)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.74, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function(f"() => document.querySelector('{chart} .chart-info').textContent.includes('zoomed')")
+    info = page.text_content(chart + " .chart-info")
+    assert "every one drawn" in info, info  # the range whole, point by point
+    zoomed = int(page.get_attribute(chart, "data-points") or 0)
+    assert 100 < zoomed < 2000
+    page.shot("zoom-after")
+    page.dblclick(chart + " .u-over")
+    page.wait_for_function(f"() => !document.querySelector('{chart} .chart-info').textContent.includes('zoomed')")
+    _no_errors(page)
+
+
+def test_promote_from_the_run_page_follows_the_cli_rules(page: Any, ui_project: Path,
+                                                         ui_server: Callable[..., str]) -> None:
+    with (ui_project / "gatebook.yaml").open("a") as f:
+        f.write("aliases:\n  prod: {gates: [floor]}\n")
+    url = ui_server(ui_project)
+    page.goto(url + "/runs/alpha")
+    page.fill('#promote-form input[name="alias"]', "prod")
+    page.click("#promote-form button")
+    page.wait_for_function("() => document.querySelector('#action-result').textContent.includes('@prod')")
+    assert "moved" in page.text_content("#action-result") and "PASS" in page.text_content("#action-result")
+    page.fill('#promote-form input[name="alias"]', "staging")
+    page.click("#promote-form button")
+    page.wait_for_function("() => document.querySelector('#action-result').textContent.includes('no gates')")
+    assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []  # the refusal, logged by Chromium
+    page.console_errors.clear()
+    assert invoke_json("aliases", cwd=ui_project)["aliases"][0]["alias"] == "prod"
+    page.goto(url + "/aliases")
+    assert "@prod" in page.text_content("#aliases") and "moved" in page.text_content("#alias-log")
+    page.shot("promoted")
+    _no_errors(page)

@@ -149,7 +149,8 @@
         series: series,
         bands: this.single ? [{ series: [3, 2], fill: alpha(this.runs[0].colour || COLOUR, 0.12) }] : [],
         scales: { x: { time: false }, y: { range: (u, lo, hi) => self.yRange(lo, hi) } },
-        axes: [{ label: xLabel, size: 40, labelSize: 14, incrs: STEP_INCRS }, { size: 64 }],
+        axes: [{ label: xLabel, size: 40, labelSize: 14, incrs: STEP_INCRS },
+          { size: (u, values) => Math.max(44, 14 + 7 * Math.max(0, ...(values || []).map((v) => String(v).length))) }],
         cursor: { drag: { x: true, y: false, setScale: false } },
         legend: { live: true },
         hooks: {
