@@ -28,7 +28,12 @@ $(VENV)/.torch-stamp: $(VENV)/.stamp
 # tests/browser drive Debian's Chromium through Playwright (never `playwright install`):
 # ensure-chromium.sh installs Debian's package when it is missing (root or sudo), as
 # ensure-postgres.sh does for PostgreSQL.
-test: venv $(VENV)/.torch-stamp
+# The framework hooks' and importers' tests run the real frameworks on tiny models (CPU torch).
+$(VENV)/.frameworks-stamp: $(VENV)/.torch-stamp pyproject.toml
+	$(VPY) -m pip install -q -e '.[lightning,transformers,keras,tensorboard,mlflow]' torch==2.13.0
+	@touch $@
+
+test: venv $(VENV)/.torch-stamp $(VENV)/.frameworks-stamp
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
 	$(VPY) -m pytest -q $(PYTEST_ARGS)

@@ -284,6 +284,8 @@ def test_the_series_route_is_mounted(client: TestClient) -> None:
     doc = client.get("/api/runs/b/series/val_acc", params={"buckets": 10}).json()
     assert doc["key"] == "val_acc" and doc["run"]["name"] == "b"
     assert _one_line_error(client.get("/api/runs/nope/series/val_acc"), 404)
+    missing = _one_line_error(client.get("/api/runs/b/series/val_accc"), 404)
+    assert "never logged" in missing["error"] and "val_acc" in missing["hint"]  # the closest keys first
     assert _one_line_error(client.get("/api/runs/b/series/val_acc?buckets=0"), 400)
 
 

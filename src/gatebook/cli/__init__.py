@@ -55,6 +55,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Move an alias (@champion) to a run only when it passes the gates against the holder."),
     "aliases": ("gatebook.cli.registry:aliases_cmd",
                 "List aliases; `aliases log` the audit trail; `aliases rollback` the previous holder."),
+    "import": ("gatebook.cli.importers:import_group",
+               "Import history made before gatebook: TensorBoard, MLflow, history files."),
     "ui": ("gatebook.cli.ui:ui_cmd", "Serve the dashboard and its JSON API on this ledger (--get PATH: one answer)."),
 }
 

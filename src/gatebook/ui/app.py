@@ -136,5 +136,22 @@ def call(app: Starlette, path: str, *, method: str = "GET", headers: dict[str, s
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    failed: list[BaseException] = []
+
+    def answer() -> None:
+        try:
+            asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+        except BaseException as exc:  # raised in the caller's thread below
+            failed.append(exc)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop in this thread
+        answer()
+    else:  # a loop runs in this thread (a notebook, Playwright's sync API): answer from a thread of its own
+        worker = threading.Thread(target=answer, name="gatebook-ui-call")
+        worker.start()
+        worker.join()
+    if failed:
+        raise failed[0]
     return out["status"], out["body"]
