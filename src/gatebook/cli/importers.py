@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
@@ -18,13 +19,16 @@ SOURCES: dict[str, tuple[str, str]] = {
 
 class _Sources(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(SOURCES)
+        return [name for name, (spec, _) in SOURCES.items()
+                if importlib.util.find_spec(spec.partition(":")[0]) is not None]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         spec = SOURCES.get(cmd_name)
         if spec is None:
             return None
         module, _, attr = spec[0].partition(":")
+        if importlib.util.find_spec(module) is None:  # a source not built into this version
+            return None
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
