@@ -49,6 +49,9 @@ def init(name: str | None = None, *, config: Any = None, parent: str | None = No
             model, OmegaConf), recorded as params flattened to dotted keys.
         parent: the run this one derives from (id, id prefix or name).
         tags, group: for filtering in ``gatebook ls``.
+        (A run started here takes ``GATEBOOK_NAME``, ``GATEBOOK_GROUP`` and ``GATEBOOK_PARENT``
+        when ``name``, ``group`` and ``parent`` are not given, and adds ``GATEBOOK_TAGS``:
+        naming runs from a scheduler's environment; docs/api.md.)
         store: a store URL; default ``GATEBOOK_STORE`` or the project's ``.gatebook/``.
         notes: a first note.
 
@@ -80,7 +83,9 @@ def init(name: str | None = None, *, config: Any = None, parent: str | None = No
                 _set_name_if_missing(st, attach_id, name)
         else:
             from gatebook.capture.recorder import new_api_run
+            from gatebook.settings import run_identity
 
+            name, tags, group, parent = run_identity(name, tags, group, parent)
             record = new_api_run(st, name=name, parent=parent, tags=tags, group=group)
             run = Run(store=st, run_id=record.id, name=name, owner=True,
                       flush_interval=settings.flush_interval, heartbeat=settings.heartbeat,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Generic, Mapping, TypeVar
+from typing import Callable, Generic, Mapping, Sequence, TypeVar
 
 from gatebook.errors import ConfigError
 
@@ -126,6 +126,23 @@ GATEBOOK_OUTPUT_LIMIT: EnvVar[int | None] = EnvVar(
     "overrides output.limit of gatebook.yaml (default 8 MiB)",
 )
 
+GATEBOOK_NAME = EnvVar(
+    "GATEBOOK_NAME", _str, "",
+    "the name of a run the Python API starts when gb.init() is not given one (e.g. $SLURM_JOB_NAME)",
+)
+GATEBOOK_TAGS = EnvVar(
+    "GATEBOOK_TAGS", _str, "",
+    "tags, comma-separated, added to a run the Python API starts (besides gb.init(tags=...))",
+)
+GATEBOOK_GROUP = EnvVar(
+    "GATEBOOK_GROUP", _str, "",
+    "the group of a run the Python API starts when gb.init() is not given one (e.g. $SLURM_ARRAY_JOB_ID)",
+)
+GATEBOOK_PARENT = EnvVar(
+    "GATEBOOK_PARENT", _str, "",
+    "the parent (id, id prefix, name or @alias) of a run the Python API starts when gb.init() is not given one",
+)
+
 ALL_ENV_VARS: tuple[EnvVar, ...] = (
     GATEBOOK_STORE,
     GATEBOOK_DIR,
@@ -137,6 +154,10 @@ ALL_ENV_VARS: tuple[EnvVar, ...] = (
     GATEBOOK_MODE,
     GATEBOOK_CACHE_DIR,
     GATEBOOK_OUTPUT_LIMIT,
+    GATEBOOK_NAME,
+    GATEBOOK_TAGS,
+    GATEBOOK_GROUP,
+    GATEBOOK_PARENT,
 )
 
 
@@ -173,6 +194,17 @@ def load_settings(
         quiet=GATEBOOK_QUIET.get(environ),
         mode=mode,
     )
+
+
+def run_identity(name: str | None, tags: Sequence[str], group: str | None, parent: str | None,
+                 environ: Mapping[str, str] | None = None) -> tuple[str | None, tuple[str, ...], str | None, str | None]:
+    """A new API run's name, tags, group and parent: what gb.init() was given, else
+    GATEBOOK_NAME / GATEBOOK_GROUP / GATEBOOK_PARENT; GATEBOOK_TAGS (comma-separated) are added to
+    the tags given. Lets a scheduler name runs from outside (a Slurm array:
+    ``GATEBOOK_GROUP=$SLURM_ARRAY_JOB_ID``)."""
+    extra = [t.strip() for t in GATEBOOK_TAGS.get(environ).split(",") if t.strip()]
+    return (name or GATEBOOK_NAME.get(environ) or None, tuple(dict.fromkeys([*tags, *extra])),
+            group or GATEBOOK_GROUP.get(environ) or None, parent or GATEBOOK_PARENT.get(environ) or None)
 
 
 def output_limit(configured: int | None = None, environ: Mapping[str, str] | None = None) -> int:
