@@ -196,8 +196,11 @@ def load_settings(
     )
 
 
+Identity = tuple["str | None", "tuple[str, ...]", "str | None", "str | None"]
+
+
 def run_identity(name: str | None, tags: Sequence[str], group: str | None, parent: str | None,
-                 environ: Mapping[str, str] | None = None) -> tuple[str | None, tuple[str, ...], str | None, str | None]:
+                 environ: Mapping[str, str] | None = None) -> Identity:
     """A new API run's name, tags, group and parent: what gb.init() was given, else
     GATEBOOK_NAME / GATEBOOK_GROUP / GATEBOOK_PARENT; GATEBOOK_TAGS (comma-separated) are added to
     the tags given. Lets a scheduler name runs from outside (a Slurm array:
