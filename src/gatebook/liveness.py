@@ -39,16 +39,31 @@ def reconcile(store: Store, runs: Sequence[RunRecord], *, lost_after: float) -> 
     out = []
     now = time.time()
     host = socket.gethostname()
+    lost = []
     for run in runs:
         if run.status is RunStatus.RUNNING and is_gone(run, lost_after=lost_after, now=now, host=host):
             ended = run.heartbeat_at or run.created_at
             reason = "the recording process vanished without closing the run"
             if store.set_status(run.id, RunStatus.LOST, reason=reason, ended_at=ended):
                 run = replace(run, status=RunStatus.LOST, ended_at=ended, reason=reason)
+                lost.append(run)  # this reader found it: it sends the alert (once: set_status is atomic)
             else:
                 run = store.get_run(run.id)
         out.append(run)
+    if lost:
+        _alert_lost(store, lost)
     return out
+
+
+def _alert_lost(store: Store, runs: Sequence[RunRecord]) -> None:
+    """``lost`` alerts to the project's targets (gatebook.notify), waiting a few seconds at most."""
+    from gatebook.notify import event_document, project_targets, send_now
+
+    targets = project_targets()
+    if targets:
+        send_now(targets, store, [event_document("lost", r, f"gatebook: {r.label} lost: {r.reason}",
+                                                 {"reason": r.reason, "host": r.host, "pid": r.pid})
+                                  for r in runs], timeout=5.0)
 
 
 def current(store: Store, runs: Sequence[RunRecord], *, lost_after: float | None = None) -> list[RunRecord]:

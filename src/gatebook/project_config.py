@@ -104,6 +104,45 @@ class AliasConfig(BaseModel):
     gates: list[str] = Field(default_factory=list)
 
 
+class NotifyTarget(BaseModel):
+    """Where alerts go (gatebook.notify): a webhook URL or a command, and the events it wants.
+    ``$VAR`` / ``${VAR}`` in the webhook are read from the environment (keep its token there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str | None = None
+    command: str | None = None
+    on: list[str]
+    timeout: float = Field(default=5.0, gt=0, le=120)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        """YAML 1.1 reads a bare ``on:`` key as the boolean true: take it as ``on``."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "NotifyTarget":
+        import os
+
+        from gatebook.notify import EVENTS
+
+        if (self.webhook is None) == (self.command is None):
+            raise ValueError("give exactly one of webhook: URL or command: CMD")
+        if self.webhook is not None:
+            self.webhook = os.path.expandvars(self.webhook)  # an unset $VAR stays: that target is skipped
+            if not self.webhook.startswith(("http://", "https://", "$")):
+                raise ValueError("webhook must be an http:// or https:// URL (or $VAR naming one)")
+        if self.command is not None and not self.command.strip():
+            raise ValueError("command must not be empty")
+        unknown = [e for e in self.on if e not in EVENTS]
+        if unknown or not self.on:
+            raise ValueError(f"on: {', '.join(unknown) or 'nothing'} is not an event; events: {', '.join(EVENTS)}")
+        return self
+
+
 PREFLIGHT_KINDS = ("path_exists", "free_disk_gb", "gpu", "git_clean", "command")
 
 
@@ -166,6 +205,7 @@ class ProjectConfig(BaseModel):
     preflight: list[PreflightCheck] = Field(default_factory=list)
     output: OutputConfig = Field(default_factory=OutputConfig)
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
+    notify: list[NotifyTarget] = Field(default_factory=list)
     source: str | None = Field(default=None, exclude=True)
 
     @field_validator("gates")
@@ -269,7 +309,8 @@ def _validate(data: dict[str, Any], path: Path, line_of: Any) -> ProjectConfig:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
             raise ConfigError(f"{where}: {field}: {msg}") from None
-        raise ConfigError(f"{where}: {field}: {msg}", hint=f"got {_short(err.get('input'))}") from None
+        got = "(not shown: a webhook URL holds its token)" if field.startswith("notify") else _short(err.get("input"))
+        raise ConfigError(f"{where}: {field}: {msg}", hint=f"got {got}") from None
 
 
 _UNION_TAGS = frozenset({"text", "tiered"})

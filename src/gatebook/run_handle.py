@@ -218,11 +218,28 @@ class Run:
                 status, reason = self._exc_status[0], reason or self._exc_status[1]
             final = RunStatus(status) if status is not None else RunStatus.FINISHED
             try:
-                self._store.set_status(self.id, final, exit_code=exit_code, reason=reason)
+                if self._store.set_status(self.id, final, exit_code=exit_code, reason=reason) and \
+                        final in (RunStatus.STOPPED, RunStatus.FAILED):
+                    self._alert(final, reason)
             except GatebookError as exc:
                 print(f"gatebook: could not close run {self.id}: {exc}", file=sys.stderr)
         if self._on_finish is not None:
             self._on_finish(self)
+
+    def _alert(self, status: RunStatus, reason: str | None) -> None:
+        """``stopped`` / ``failed`` to the project's alert targets (gatebook.notify), at most a few
+        seconds: the training is over; its failures are warned about, never raised."""
+        from gatebook.notify import event_document, project_targets, send_now
+
+        targets = project_targets()  # the project of the working directory, as gb.init() found it
+        if not targets:
+            return
+        label = self.name or self.id
+        text = f"gatebook: {label} {status.value}" + (f": {reason}" if reason else "")
+        doc = event_document(status.value, {"id": self.id, "name": self.name, "status": status.value}, text,
+                             {"reason": reason})
+        for line in send_now(targets, self._store, [doc], timeout=5.0):
+            _warn(f"alert not delivered: {line}")
 
     def _loop(self) -> None:
         next_beat = 0.0

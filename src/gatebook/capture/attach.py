@@ -366,7 +366,8 @@ def attach(opts: AttachOptions) -> SuperviseResult:
                 supervised=supervised, params=[("argv", params_from_argv(safe.argv))], argv=list(safe.argv),
                 cwd=info.cwd, prov_cwd=info.cwd or os.getcwd(), prov_environ=info.environ,
                 prov_command=[info.exe, *info.command[1:]] if info.exe and info.command else info.command,
-                secrets=safe.secrets, echo=opts.echo, grace=opts.stop_grace, warnings=warnings, greeting=greeting)
+                secrets=safe.secrets, echo=opts.echo, grace=opts.stop_grace, warnings=warnings, greeting=greeting,
+                notify=list(pconf.notify))
     previous = on_signals(target.signal)
     try:
         return supervise(plan, target)  # closes the store

@@ -48,7 +48,7 @@ REDACTED = "***"
 #: Substrings (upper case) of environment variable names whose values are redacted.
 SECRET_NAME_PATTERNS: tuple[str, ...] = (
     "KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE",
-    "SESSION", "SIGNATURE", "DSN",
+    "SESSION", "SIGNATURE", "DSN", "HOOK",  # HOOK: webhook URLs carry their token in the path
 )
 
 #: Names that match a pattern but hold no secret (the shell's current / previous directory).

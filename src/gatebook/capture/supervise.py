@@ -166,6 +166,21 @@ class Plan:
     grace: float = 10.0
     warnings: list[str] = field(default_factory=list)  # found while adopting
     greeting: Callable[[str], list[str]] | None = None  # lines said once the run exists (given its label)
+    notify: list[Any] = field(default_factory=list)  # the project's alert targets (gatebook.notify)
+
+
+def _alert_end(notifier: Any, run: RunRecord) -> list[str]:
+    """Send ``stopped`` / ``failed`` for the run's end, wait (bounded) for every alert queued
+    during the run, and say the deliveries that failed."""
+    from gatebook.notify import event_document
+
+    if run.status in (RunStatus.STOPPED, RunStatus.FAILED):
+        why = f": {run.reason}" if run.reason else (f" (exit {run.exit_code})" if run.exit_code is not None else "")
+        notifier.send(event_document(run.status.value, run, f"gatebook: {run.label} {run.status.value}{why}",
+                                     {"reason": run.reason, "exit_code": run.exit_code}))
+    if not notifier.close():
+        return ["alerts: still sending after 10 s; the rest were dropped"]
+    return [f"alert not delivered: {line}" for line in notifier.failures]
 
 
 def sayer(echo: bool) -> Callable[[str], None]:
@@ -252,7 +267,11 @@ def _supervise(plan: Plan, target: Target, store: Store) -> SuperviseResult:
         target.stop()
         say(f"stopping {label}: {decision.reason} (SIGTERM to {target.what}, SIGKILL after {plan.grace:g} s)")
 
-    live = LiveGates(store, run_id, gating, allow_stop=target.allow_stop, say=say, run_label=label, on_stop=act)
+    from gatebook.notify import Notifier
+
+    notifier = Notifier(plan.notify, store, cwd=plan.cwd)
+    live = LiveGates(store, run_id, gating, allow_stop=target.allow_stop, say=say, run_label=label, on_stop=act,
+                     notify=notifier)
 
     def gather(final: bool) -> None:
         for follower in followers:
@@ -306,6 +325,8 @@ def _supervise(plan: Plan, target: Target, store: Store) -> SuperviseResult:
 
         warnings[:0] = run_warnings(store, run_id, plan.cwd)  # the code ignored an argument: say it first
     final = store.get_run(run_id)
+    if notifier:
+        warnings.extend(_alert_end(notifier, final))
     return SuperviseResult(run_id=run_id, status=final.status, exit_code=exit_code, duration=ended - plan.started,
                            points=collector.total_points, reason=final.reason, warnings=warnings, verdict=verdict,
                            advice=advice, stopped_by=stopped[0].by if stopped else None, name=final.name,

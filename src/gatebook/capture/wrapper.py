@@ -274,7 +274,7 @@ def run_wrapped(opts: WrapOptions) -> WrapResult:
                 record=None if precreated else _new_record(opts, run_id, parent_id, cwd, started, safe.argv),
                 keep_id=True, params=[("config", config_params), ("argv", argv_params)], argv=list(safe.argv),
                 cwd=cwd, prov_cwd=cwd, prov_environ=env, prov_command=list(opts.argv), secrets=safe.secrets,
-                echo=opts.echo, grace=opts.stop_grace)
+                echo=opts.echo, grace=opts.stop_grace, notify=list(pconf.notify))
     try:
         return supervise(plan, target)
     finally:

@@ -82,8 +82,9 @@ class LiveGates:
 
     def __init__(self, store: Store, run_id: str, gating: Gating | None, *, allow_stop: bool = True,
                  say: Callable[[str], None] = lambda line: None, run_label: str | None = None,
-                 on_stop: Callable[[StopDecision], None] | None = None) -> None:
+                 on_stop: Callable[[StopDecision], None] | None = None, notify: Any = None) -> None:
         self.store = store
+        self.notify = notify  # gatebook.notify.Notifier: a check turning FAIL or MARGINAL is an alert
         self.run_id = run_id
         self.run_label = run_label or run_id
         self.gating = gating if gating is not None else Gating([], {}, lambda key: None)
@@ -184,6 +185,15 @@ class LiveGates:
             }))
             if res.tier is not Tier.PENDING:
                 self.say(f"gate {gate.name} {res.tier.value}: {res.reason}")
+            if self.notify and res.tier in (Tier.FAIL, Tier.MARGINAL):
+                from gatebook.notify import event_document
+
+                run = self.store.get_run(self.run_id)  # its name now (a script may have named it since)
+                self.notify.send(event_document(
+                    "gate_fail" if res.tier is Tier.FAIL else "gate_marginal", run,
+                    f"gatebook: {run.label}: gate {gate.name} {res.tier.value}: {res.reason}",
+                    {"gate": gate.name, "check": res.check, "metric": res.metric, "tier": res.tier.value,
+                     "previous": before.value if before else None, "observed": res.observed, "step": res.step}))
             if res.tier is Tier.FAIL and gate.on_fail == "stop" and self.decision is None:
                 if self.allow_stop:
                     reason = f"gate {gate.name}: {res.reason}"

@@ -61,6 +61,7 @@ class Promotion:
     allow_marginal: bool = False
     attempts: int = 1
     advice: list[Advice] = field(default_factory=list)
+    alert_failures: list[str] = field(default_factory=list)  # alerts (gatebook.notify) not delivered
 
     @property
     def moved(self) -> bool:
@@ -166,14 +167,33 @@ def promote(store: Store, pconf: ProjectConfig, run_ref: str, alias: str, *, gat
             if gating is not None and verdict is not None:
                 promo.advice = _advice(store, run, gating, verdict, series)
             store.add_alias_event(promo.event())
+            promo.alert_failures = _alert(store, pconf, promo)
             return promo
         if store.move_alias(name, run.id, expected=expected, event=promo.event()):
+            promo.alert_failures = _alert(store, pconf, promo)
             return promo
     conflict = dataclasses.replace(promo, action="refused", forced=False, ts=time.time())
     event = conflict.event()
     store.add_alias_event(dataclasses.replace(event, data={**event.data, "conflict": True}))
     raise AliasBusyError(f"@{name} changed holder {MAX_ATTEMPTS} times while {run.label} was judged; nothing moved",
                          hint="run the promotion again")
+
+
+def _alert(store: Store, pconf: ProjectConfig, promo: Promotion) -> list[str]:
+    """``promoted`` (moved or forced) or ``promotion_refused`` to the project's alert targets
+    (gatebook.notify), waiting a few seconds at most; the deliveries that failed."""
+    if not pconf.notify:
+        return []
+    from gatebook.notify import event_document, send_now
+
+    event = "promotion_refused" if promo.action == "refused" else "promoted"
+    verdict = promo.verdict.tier.value if promo.verdict is not None else None
+    text = (f"gatebook: @{promo.alias} " + ("refused " if event == "promotion_refused" else "moved to ")
+            + f"{promo.run.label}" + (f" ({verdict})" if verdict else "")
+            + (f": {promo.reason}" if promo.reason else ""))
+    data = {"alias": promo.alias, "action": promo.action, "verdict": verdict,
+            "from": promo.holder.ref() if promo.holder is not None else None, "reason": promo.reason}
+    return send_now(pconf.notify, store, [event_document(event, promo.run, text, data)], timeout=5.0)
 
 
 def _judge(store: Store, pconf: ProjectConfig, run: RunRecord, holder: RunRecord | None, names: Sequence[str]
