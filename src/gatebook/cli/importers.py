@@ -34,4 +34,8 @@ class _Sources(click.Group):
 
 @click.group("import", cls=_Sources)
 def import_group() -> None:
-    """Bring history made before gatebook into the ledger (docs/import.md)."""
+    """Bring history made before gatebook into the ledger (docs/import.md).
+
+    Every source is idempotent (importing again adds only what is new), writes each run in one
+    transaction, and takes --json (the imported runs as a document).
+    """
