@@ -1,5 +1,8 @@
 """``--watch`` values: a plain path is one file; a glob follows the newest file it matches.
 
+A TensorBoard log directory (or event file, or a glob of event files) is followed whole by
+:class:`gatebook.ingest.tensorboard.TensorBoardFollower`: every event file in it, every scalar.
+
 :func:`watch_follower` makes the follower of one ``--watch`` value for ``gatebook run`` and
 ``gatebook attach``; :func:`check_watch` refuses a value that can never name a file.
 
@@ -47,10 +50,12 @@ from pathlib import Path
 from typing import Sequence
 
 from gatebook.errors import UsageError
-from gatebook.ingest.follow import MAX_ERRORS, FileFollower, StepMark, check_options, stamp
+from gatebook.ingest.follow import MAX_ERRORS, FileFollower, StepMark, check_options, format_for_suffix, stamp
 from gatebook.ingest.stdout import DEFAULT_PREFIX, Point
+from gatebook.ingest.tensorboard import TensorBoardFollower, follower_kind
+from gatebook.ingest.tfrecord import is_event_file
 
-__all__ = ["RESCAN_SECONDS", "Follower", "GlobFollower", "check_watch", "is_glob", "watch_follower"]
+__all__ = ["RESCAN_SECONDS", "Follower", "GlobFollower", "PendingFollower", "check_watch", "is_glob", "watch_follower"]
 
 RESCAN_SECONDS = 1.0
 """Least time between two scans of a glob's directories."""
@@ -217,16 +222,66 @@ class GlobFollower:
         return out
 
 
-Follower = FileFollower | GlobFollower
+class PendingFollower:
+    """A plain ``--watch`` path with no known suffix that does not exist yet: once it appears, a
+    :class:`~gatebook.ingest.tensorboard.TensorBoardFollower` when it is a directory (a
+    ``SummaryWriter`` log dir is created when the script starts), else a :class:`FileFollower`."""
+
+    def __init__(self, path: Path, *, prefix: str, kv: bool, regexes: Sequence[str], since: float | None) -> None:
+        self.path = path
+        self._options = {"prefix": prefix, "kv": kv, "regexes": tuple(regexes), "since": since}
+        self._inner: FileFollower | TensorBoardFollower | None = None
+
+    @property
+    def errors(self) -> list[str]:
+        return self._inner.errors if self._inner is not None else []
+
+    def poll(self) -> list[Point]:
+        inner = self._decide()
+        return inner.poll() if inner is not None else []
+
+    def close(self) -> list[Point]:
+        inner = self._decide()
+        return inner.close() if inner is not None else []
+
+    def _decide(self) -> FileFollower | TensorBoardFollower | None:
+        if self._inner is None:
+            kind = follower_kind(self.path)
+            if kind == "tensorboard":
+                self._inner = TensorBoardFollower(self.path, since=self._options["since"])  # type: ignore[arg-type]
+            elif kind == "file":
+                self._inner = FileFollower(self.path, **self._options)  # type: ignore[arg-type]
+        return self._inner
+
+
+Follower = FileFollower | GlobFollower | TensorBoardFollower | PendingFollower
 
 
 def watch_follower(value: str, base: str | Path, *, expand_user: bool = False, prefix: str = DEFAULT_PREFIX,
                    kv: bool = False, regexes: Sequence[str] = (), since: float | None = None) -> Follower:
     """The follower of one ``--watch`` value: a :class:`GlobFollower` for a glob (relative
     to ``base``), else a :class:`FileFollower` of ``base / value`` (``value`` may be
-    absolute; ``~`` is expanded with ``expand_user``, as ``gatebook attach`` does)."""
+    absolute; ``~`` is expanded with ``expand_user``, as ``gatebook attach`` does).
+
+    TensorBoard: a directory, an event file (``tfevents`` in its name) or a glob whose last part
+    names event files is followed by a :class:`~gatebook.ingest.tensorboard.TensorBoardFollower`
+    (every event file under it); a path with no known suffix that does not exist yet is decided
+    when it appears (:class:`PendingFollower`)."""
     check_watch(value)
     if is_glob(value):
+        if is_event_file(value.replace(os.altsep or os.sep, os.sep).split(os.sep)[-1]):
+            check_options(None, regexes)
+            return TensorBoardFollower(base, pattern=value, since=since)
         return GlobFollower(base, value, prefix=prefix, kv=kv, regexes=regexes, since=since)
     path = os.path.expanduser(value) if expand_user else value
+    full = Path(os.path.join(base, path))
+    kind = follower_kind(full)
+    if kind == "tensorboard":
+        check_options(None, regexes)
+        return TensorBoardFollower(full, since=since)
+    if kind is None and format_for_suffix(full) is None and not value.endswith(("/", os.sep)):
+        check_options(None, regexes)
+        return PendingFollower(full, prefix=prefix, kv=kv, regexes=regexes, since=since)
+    if kind is None and value.endswith(("/", os.sep)):  # a directory to be: a TensorBoard log dir
+        return TensorBoardFollower(full, since=since)
     return FileFollower(os.path.join(base, path), prefix=prefix, kv=kv, regexes=regexes, since=since)
