@@ -1,4 +1,4 @@
-"""13. MLflow import: 200 runs x 20 metrics x 100 steps, against MLflow's own get_metric_history.
+"""15. MLflow import: 200 runs x 20 metrics x 100 steps, against MLflow's own get_metric_history.
 
 MLflow (its client, ``log_batch``) writes the runs into its SQLite tracking store first (not
 timed). Then, reading the same data:

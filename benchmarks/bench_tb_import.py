@@ -1,4 +1,4 @@
-"""13. TensorBoard import: 100,000 scalars, gatebook against tensorboard's own reader.
+"""14. TensorBoard import: 100,000 scalars, gatebook against tensorboard's own reader.
 
 One run directory written by ``torch.utils.tensorboard.SummaryWriter`` (``add_scalar``: 4 tags x
 25,000 steps = 100,000 scalars, one event file; writing it is untimed). Timed in this process,
