@@ -56,6 +56,7 @@ BENCHES: dict[str, tuple[str, float, str]] = {
     "promote": ("bench_promote.py", 600, "10. Promotion and the read API"),
     "series": ("bench_series.py", 600, "11. Exact curves: 1,000,000 points to 2,000 buckets"),
     "ui": ("bench_ui.py", 600, "12. Dashboard"),
+    "hooks": ("bench_hooks.py", 300, "13. Framework hooks: log path cost"),
     "tb_import": ("bench_tb_import.py", 600, "14. TensorBoard import"),
     "mlflow_import": ("bench_mlflow_import.py", 900, "15. MLflow import"),
 }
@@ -540,6 +541,26 @@ def section_ui(rep: Report, r: dict[str, Any]) -> None:
     rep.table("12. Dashboard", "", rows, notes, [0, 1, 4, 6])
 
 
+def section_hooks(rep: Report, r: dict[str, Any]) -> None:
+    base = v(r, "gb_log_median_s")
+    rows: list[Row] = [(f"`gb.log({{5 floats}}, step=i)`: median per call over {v(r, 'repeats')} batches of "
+                        f"{v(r, 'batch') or 0:,}", fs(base), "—", "—", "—", "—")]
+    for key, label in (("lightning", "Lightning"), ("transformers", "Hugging Face"), ("keras", "Keras")):
+        med, ratio = v(r, f"{key}_median_s"), v(r, f"{key}_ratio")
+        if med is None:
+            continue
+        rows.append((f"{label}: `{v(r, f'{key}_path')}` with the same dict", fs(med), f"`gb.log`: {fs(base)}",
+                     fx(ratio), "≤ 2×", met(None if ratio is None else ratio <= 2.0)))
+    notes = ["One process, one run; the paths interleaved in batches of 1,000 calls, the writer flushed (untimed) "
+             "before each batch. Lightning's `log_metrics` includes its `rank_zero_only` wrapper; the Hugging "
+             "Face `on_log` gets a real `TrainerState` and `TrainerControl`; Keras's `on_epoch_end` includes "
+             "the stop check it makes at every epoch end.",
+             "What the frameworks do before calling the hook (Lightning's logger connector turning tensors "
+             "into floats, the Trainer's rounding of the logs) is theirs and not counted."]
+    notes += list(r.get("notes") or [])
+    rep.table("13. Framework hooks: log path cost", "", rows, notes, list(range(1, len(rows))))
+
+
 def section_tb_import(rep: Report, r: dict[str, Any]) -> None:
     imp, read, acc, cli = v(r, "import"), v(r, "read"), v(r, "accumulator"), v(r, "cli")
     rows: list[Row] = [
@@ -595,6 +616,7 @@ SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     "promote": ("10. Promotion and the read API", section_promote, ()),
     "series": ("11. Exact curves: 1,000,000 points to 2,000 buckets", section_series, ()),
     "ui": ("12. Dashboard", section_ui, ()),
+    "hooks": ("13. Framework hooks: log path cost", section_hooks, ()),
     "tb_import": ("14. TensorBoard import: 100,000 scalars", section_tb_import, ()),
     "mlflow_import": ("15. MLflow import: 200 runs x 20 metrics x 100 steps", section_mlflow_import, ()),
 }
