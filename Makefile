@@ -30,7 +30,7 @@ $(VENV)/.torch-stamp: $(VENV)/.stamp
 # ensure-postgres.sh does for PostgreSQL.
 # The framework hooks' and importers' tests run the real frameworks on tiny models (CPU torch).
 $(VENV)/.frameworks-stamp: $(VENV)/.torch-stamp pyproject.toml
-	$(VPY) -m pip install -q -e '.[lightning,transformers,keras,tensorboard,mlflow]' torch==2.13.0
+	$(VPY) -m pip install -q -e '.[lightning,transformers,keras,tensorboard,mlflow,optuna]' torch==2.13.0
 	@touch $@
 
 test: venv $(VENV)/.torch-stamp $(VENV)/.frameworks-stamp
