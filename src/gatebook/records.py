@@ -147,6 +147,8 @@ class RunRecord:
     heartbeat_at: float | None = None
     source: str = "api"
     provenance: dict[str, Any] = field(default_factory=dict)
+    replicate: str | None = None
+    """The replicate set: runs of one config over several seeds share this key (None: no set)."""
 
     def ref(self) -> dict[str, Any]:
         """The run as the ``--json`` documents name it: ``{"id", "name", "status"}``."""

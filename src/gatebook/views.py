@@ -62,6 +62,7 @@ def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
         "duration": run.duration,
         "parent": parent,
         "group": run.group,
+        "replicate": run.replicate,
         "tags": list(run.tags),
         "git": {
             "commit": git.get("commit"),
@@ -108,5 +109,5 @@ def ls_row(run: RunRecord) -> dict[str, Any]:
         "id": run.id, "name": run.name, "status": run.status.value, "exit_code": run.exit_code,
         "created_at": iso(run.created_at), "ended_at": iso(run.ended_at), "duration": run.duration,
         "parent_id": run.parent_id, "group": run.group, "tags": list(run.tags), "reason": run.reason,
-        "command": list(run.command),
+        "command": list(run.command), "replicate": run.replicate,
     }

@@ -39,7 +39,8 @@ def _user() -> str | None:
 
 def make_record(*, run_id: str | None = None, name: str | None, parent_id: str | None,
                 tags: Sequence[str], group: str | None, command: Sequence[str], cwd: str,
-                source: str, pid: int | None = None, created_at: float | None = None) -> RunRecord:
+                source: str, pid: int | None = None, created_at: float | None = None,
+                replicate: str | None = None) -> RunRecord:
     """A fresh ``running`` record owned by process ``pid`` (default: this one)."""
     now = time.time() if created_at is None else created_at
     pid = os.getpid() if pid is None else pid
@@ -47,7 +48,7 @@ def make_record(*, run_id: str | None = None, name: str | None, parent_id: str |
         id=run_id or new_run_id(now), name=name, status=RunStatus.RUNNING, created_at=now,
         parent_id=parent_id, group=group, tags=tuple(dict.fromkeys(tags)), command=tuple(command),
         cwd=cwd, host=socket.gethostname(), user=_user(), pid=pid, pid_start=process_start_time(pid),
-        heartbeat_at=now, source=source,
+        heartbeat_at=now, source=source, replicate=replicate,
     )
 
 

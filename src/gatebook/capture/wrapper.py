@@ -60,6 +60,8 @@ class WrapOptions:
     """Where the command runs and the project is looked up (default: the current directory)."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Variables added to the command's environment (a sweep trial's CUDA_VISIBLE_DEVICES)."""
+    replicate: str | None = None
+    """The replicate set the run joins (``gatebook run --repeat``; gatebook.capture.repeat)."""
     control: "WrapControl | None" = None
     """Lets another thread interrupt the run (a sweep's Ctrl-C); signals are only forwarded
     from the main thread."""
@@ -286,4 +288,5 @@ def _new_record(opts: WrapOptions, run_id: str, parent_id: str | None, cwd: str,
     from gatebook.capture.recorder import make_record
 
     return make_record(run_id=run_id, name=opts.name, parent_id=parent_id, tags=opts.tags, group=opts.group,
-                       command=list(command), cwd=cwd, source="wrapper", created_at=started)
+                       command=list(command), cwd=cwd, source="wrapper", created_at=started,
+                       replicate=opts.replicate)

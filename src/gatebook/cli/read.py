@@ -128,6 +128,7 @@ def _render_show(doc: dict[str, Any], *, packages: bool) -> None:
 
     row("command", shlex.join(doc["command"]) if doc["command"] else None)
     row("cwd", doc["cwd"])
+    row("replicate", doc["replicate"])
     where = (f"  on {doc['host']}" if doc["host"] else "") + (f" as {doc['user']}" if doc["user"] else "")
     row("started", f"{doc['created_at']}{where}")  # an imported run may know neither
     if doc["duration"] is not None:

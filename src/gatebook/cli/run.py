@@ -43,13 +43,16 @@ def check_watch_option(ctx: click.Context, param: click.Parameter, value: tuple[
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo the command's output (it is still recorded).")
 @click.option("--preflight", is_flag=True,
               help="Run the preflight checks of gatebook.yaml first; do not start the command when one fails (exit 1).")
+@click.option("--repeat", type=int, metavar="N",
+              help="Run the command N times with {seed} replaced by 0..N-1: one replicate set (docs/statistics.md).")
+@click.option("--seeds", metavar="LIST", help="As --repeat, with these seeds (comma-separated).")
 @store_option
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags: tuple[str, ...],
             group: str | None, prefix: str | None, kv: bool, regexes: tuple[str, ...], gates: tuple[str, ...],
             baseline: str | None, watch: tuple[str, ...], grace: float, quiet: bool, preflight: bool,
-            as_json: bool, command: tuple[str, ...]) -> int:
+            repeat: int | None, seeds: str | None, as_json: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND as a recorded run: gatebook run [OPTIONS] -- COMMAND [ARGS]...
 
     The command runs in its own process group with PYTHONUNBUFFERED=1; its output is
@@ -69,12 +72,14 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     preflight -- COMMAND`); when one fails the table goes to stderr, the command is not
     started, nothing is recorded and the exit code is 1.
     """
+    from gatebook.capture.repeat import run_repeated, seeds_from
     from gatebook.capture.wrapper import WrapOptions, run_wrapped
     from gatebook.render.run_end import print_end
 
     argv = list(command)
     if argv and argv[0] == "--":
         argv = argv[1:]
+    seed_list = seeds_from(repeat, seeds)
     checked = None
     if preflight:  # before anything is recorded: a refused command leaves no run behind
         import sys
@@ -95,6 +100,18 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
                        store=store_url_flag(), prefix=prefix or "", kv=kv, regexes=regexes,
                        echo=not quiet and not as_json, gates=gates, baseline=baseline, watch=watch,
                        stop_grace=grace)
+    if seed_list is not None:
+        repeated = run_repeated(opts, seed_list)
+        if as_json:
+            emit_json({**repeated.to_dict(), "preflight": checked})
+        else:
+            for _seed, one in repeated.runs:
+                print_end(one)
+            import sys
+
+            print(f"gatebook: replicate set {repeated.replicate}: {len(repeated.runs)} runs "
+                  f"(seeds {', '.join(str(s) for s, _ in repeated.runs)})", file=sys.stderr)
+        return repeated.command_exit
     result = run_wrapped(opts)
     if as_json:
         emit_json({**result.to_dict(), "preflight": checked})

@@ -85,6 +85,7 @@ class RunQuery:
     sort: str = "-created"
     limit: int = 0
     offset: int = 0
+    replicate: str | None = None  # only the runs of this replicate set
 
 
 class Store(abc.ABC):

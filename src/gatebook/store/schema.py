@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -54,7 +54,9 @@ runs = Table(
     Column("heartbeat_at", Float),
     Column("source", String(16), nullable=False),
     Column("provenance", Text),  # JSON
+    Column("replicate", String(64)),  # v6: the replicate set (one config over several seeds)
     Index("ix_gb_runs_name", "name", "created_at"),
+    Index("ix_gb_runs_replicate", "replicate"),
     Index("ix_gb_runs_status", "status"),
     Index("ix_gb_runs_group", "group_name"),
     Index("ix_gb_runs_created", "created_at"),

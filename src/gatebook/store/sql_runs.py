@@ -25,7 +25,7 @@ _RUN_FIELDS = {
     "name": "name", "parent_id": "parent_id", "group": "group_name", "command": "command",
     "cwd": "cwd", "host": "host", "user": "user_name", "pid": "pid", "pid_start": "pid_start",
     "heartbeat_at": "heartbeat_at", "source": "source", "created_at": "created_at",
-    "ended_at": "ended_at", "exit_code": "exit_code", "reason": "reason",
+    "ended_at": "ended_at", "exit_code": "exit_code", "reason": "reason", "replicate": "replicate",
 }
 _SORTS = {
     "created": t.runs.c.created_at, "name": t.runs.c.name, "status": t.runs.c.status,
@@ -239,6 +239,8 @@ def _conditions(query: RunQuery) -> list[ColumnElement[bool]]:
         conds.append(t.runs.c.created_at >= query.since)
     if query.ids:
         conds.append(t.runs.c.id.in_(list(query.ids)))
+    if query.replicate:
+        conds.append(t.runs.c.replicate == query.replicate)
     return conds
 
 
@@ -253,11 +255,12 @@ def _run_values(run: RunRecord) -> dict[str, Any]:
         "cwd": run.cwd, "host": run.host, "user_name": run.user, "pid": run.pid, "pid_start": run.pid_start,
         "heartbeat_at": run.heartbeat_at, "source": run.source,
         "provenance": serialize.dumps(run.provenance) if run.provenance else None,
+        "replicate": run.replicate,
     }
 
 
 _FIELDS = ("id", "name", "status", "created_at", "ended_at", "exit_code", "reason", "parent_id", "group_name",
-           "command", "cwd", "host", "user_name", "pid", "pid_start", "heartbeat_at", "source")
+           "command", "cwd", "host", "user_name", "pid", "pid_start", "heartbeat_at", "source", "replicate")
 """The columns of a run row a RunRecord is made of (provenance apart), in _to_record's order."""
 
 
@@ -265,7 +268,7 @@ def _to_record(values: tuple[Any, ...], tags: tuple[str, ...], *, full: bool,
                commands: dict[str, tuple[str, ...]] | None = None, provenance: str | None = None) -> RunRecord:
     """A RunRecord from the row's values in :data:`_FIELDS` order (and its provenance text)."""
     (id_, name, status, created_at, ended_at, exit_code, reason, parent_id, group, raw, cwd, host, user, pid,
-     pid_start, heartbeat_at, source) = values
+     pid_start, heartbeat_at, source, replicate) = values
     command: tuple[str, ...] = ()
     if raw:
         command = commands.get(raw, ()) if commands is not None else ()
@@ -278,6 +281,7 @@ def _to_record(values: tuple[Any, ...], tags: tuple[str, ...], *, full: bool,
         ended_at=ended_at, exit_code=exit_code, reason=reason, parent_id=parent_id, group=group, tags=tags,
         command=command, cwd=cwd, host=host, user=user, pid=pid, pid_start=pid_start, heartbeat_at=heartbeat_at,
         source=source, provenance=(serialize.loads(provenance, {}) or {}) if full and provenance else {},
+        replicate=replicate,
     )
 
 

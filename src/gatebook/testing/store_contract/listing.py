@@ -138,6 +138,15 @@ class ListingContract(ContractBase):
         assert store.count_runs() == 5
         assert len(store.list_runs()) == 5
 
+    def test_replicate_sets_are_kept_and_selected(self, store: Store) -> None:
+        for i in range(3):
+            self._create(store, name="cfg", replicate="r-abc" if i < 2 else None, created_at=T0 + i)
+        other = self._create(store, name="cfg")
+        store.update_run(other.id, replicate="r-def")
+        assert [r.replicate for r in store.list_runs(RunQuery(sort="created"))] == ["r-abc", "r-abc", None, "r-def"]
+        assert len(store.list_runs(RunQuery(replicate="r-abc"))) == 2 == store.count_runs(RunQuery(replicate="r-abc"))
+        assert store.get_run(other.id).replicate == "r-def"
+
     def test_pages_and_filtered_counts(self, store: Store) -> None:
         for i in range(7):
             self._create(store, name=f"r{i}", created_at=T0 + i, tags=("even",) if i % 2 == 0 else ())
