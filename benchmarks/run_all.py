@@ -59,6 +59,7 @@ BENCHES: dict[str, tuple[str, float, str]] = {
     "hooks": ("bench_hooks.py", 300, "13. Framework hooks: log path cost"),
     "tb_import": ("bench_tb_import.py", 600, "14. TensorBoard import"),
     "mlflow_import": ("bench_mlflow_import.py", 900, "15. MLflow import"),
+    "stats": ("bench_stats.py", 300, "16. Evidence: a 10 vs 10 set judged with a bootstrap"),
 }
 
 QUOTED_LOG_COSTS = (("trackio", 18e-6), ("wandb (offline)", 186e-6), ("MLflow", 7.5e-3))
@@ -602,6 +603,33 @@ def section_mlflow_import(rep: Report, r: dict[str, Any]) -> None:
     rep.table("15. MLflow import: 200 runs x 20 metrics x 100 steps", "", rows, notes, [0, 1])
 
 
+def section_stats(rep: Report, r: dict[str, Any]) -> None:
+    rows: list[Row] = []
+    for key, label, peer in (("bca", "BCa", "BCa"), ("percentile", "percentile", "percentile")):
+        med, sp = v(r, f"{key}_median_s"), v(r, f"scipy_{key}_median_s")
+        rows.append((f"`diff_interval(a, b, method=\"bootstrap-{key}\")`: 10 vs 10 runs, "
+                     f"{v(r, 'resamples') or 0:,} resamples, 95 % ({label})", fs(med),
+                     f"`scipy.stats.bootstrap(method=\"{peer}\")`: {fs(sp)}", fx(div(med, sp)), "≤ 50 ms",
+                     met(None if med is None else med <= 0.05)))
+    rows += [
+        ("the first BCa call in a fresh process (its lazy `import numpy` included)", fs(v(r, "cold_first_call_s")),
+         "—", "—", "—", "—"),
+        ("`diff_interval` of 3 vs 3 runs (Welch's t, pure-Python t quantile: the small-n path)",
+         fs(v(r, "welch_median_s")), "—", "—", "—", "—"),
+        ("one `t_quantile(0.975, 7.31)` (incomplete beta by continued fraction, Newton on the log tail)",
+         fs(v(r, "t_quantile_median_s")), "—", "—", "—", "—"),
+    ]
+    notes = [f"Median of {v(r, 'repeats')} interleaved calls after a warm-up round, on {v(r, 'cpus')} CPUs; fastest "
+             f"BCa call {fs(v(r, 'bca_min_s'))}, percentile {fs(v(r, 'percentile_min_s'))}. The cold row is the "
+             f"median of separate processes (`import gatebook.stats` itself: {fs(v(r, 'cold_import_stats_s'))}).",
+             f"Same answer as the peer: with scipy given `numpy.random.default_rng(0)` and gatebook seed 0 both draw "
+             f"the same resamples; BCa {v(r, 'bca_interval')} vs scipy {v(r, 'bca_scipy_interval')} (endpoints "
+             f"apart by {v(r, 'bca_gap_of_width') or 0:.1e} of the width), percentile {v(r, 'percentile_interval')} "
+             f"vs {v(r, 'percentile_scipy_interval')} ({v(r, 'percentile_gap_of_width') or 0:.1e}).",
+             f"Below 10 runs a side the gate uses Welch's t instead, e.g. 3 vs 3: {v(r, 'welch_interval')}."]
+    rep.table("16. Evidence: a 10 vs 10 set judged with a bootstrap", "", rows, notes, [0, 1])
+
+
 SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     # name -> (title, renderer, other results it uses)
     "log_call": ("1. `gb.log` call cost", section_log_call, ("mlflow",)),
@@ -619,6 +647,7 @@ SECTIONS: dict[str, tuple[str, Callable[..., None], tuple[str, ...]]] = {
     "hooks": ("13. Framework hooks: log path cost", section_hooks, ()),
     "tb_import": ("14. TensorBoard import: 100,000 scalars", section_tb_import, ()),
     "mlflow_import": ("15. MLflow import: 200 runs x 20 metrics x 100 steps", section_mlflow_import, ()),
+    "stats": ("16. Evidence: a 10 vs 10 set judged with a bootstrap", section_stats, ()),
 }
 
 
