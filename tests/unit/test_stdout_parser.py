@@ -67,6 +67,15 @@ def test_bad_json_is_counted_not_fatal() -> None:
     assert len(parser.errors) == 2
 
 
+def test_prose_after_the_prefix_is_not_a_metric_line() -> None:
+    """gatebook's own messages from the command's process (a hook saying why training ends) are
+    not metric lines, and not errors either."""
+    parser = LineParser()
+    text = "gatebook: gate early: loss 0.17 >= 0.001 at step 20: ending Lightning training\ngatebook: {\"a\": 1}\n"
+    assert parser.feed(text) == [("a", None, 1.0)]
+    assert parser.errors == []
+
+
 @given(st.text(), st.booleans())
 def test_arbitrary_output_never_crashes_the_parser(text: str, kv: bool) -> None:
     parser = LineParser(kv=kv, regexes=[r"loss (?P<loss>\S+)"])

@@ -132,7 +132,9 @@ class LineParser:
 
     def parse_prefixed(self, payload: str) -> list[Point]:
         payload = payload.strip()
-        if not payload:
+        if not payload or payload[0] not in "{[":
+            # prose, not a metric line: gatebook's own messages from the command's process
+            # ("gatebook: gate early: ... ending Lightning training") or a user's note
             return []
         try:
             data = json.loads(payload)
