@@ -84,7 +84,8 @@ class ArtifactHasher:
         if os.path.isdir(path):
             size = tree_size(path)
         elif not os.path.exists(path):
-            self._warn(f"a:{path}", f"gatebook: artifact {path} does not exist; recorded without size")
+            if kind != "checkpoint":  # a framework replacing its older checkpoints (save_top_k) is no news
+                self._warn(f"a:{path}", f"gatebook: artifact {path} does not exist; recorded without size")
         else:
             hashed = self.hash(path)
             if hashed is None:
