@@ -240,7 +240,7 @@ def test_write_trial_config_creates_sections(tmp_path: Path) -> None:
     ("command: python t.py --lr {lr}\nlist: []\n", 2, "list", "empty"),
     ("command: python t.py --lr {lr}\nrandom:\n  n: 0\n  space: {lr: {uniform: [0, 1]}}\n", 3, "random.n",
      "at least 1"),
-    ("command: python t.py --lr {lr}\n", 1, "(top level)", "exactly one of grid, list, random (got none)"),
+    ("command: python t.py --lr {lr}\n", 1, "(top level)", "exactly one of grid, list, random, search (got none)"),
     ("command: python t.py --lr {lr}\ngrid: {lr: [1]}\nrandom: {n: 1, space: {lr: 1}}\n", 3, "random",
      "got grid, random"),
     ("command: python t.py --lr {lr}\nrandom:\n  n: 2\n  space:\n    lr: {uniform: [1, 1]}\n", 5,

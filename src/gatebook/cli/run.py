@@ -46,13 +46,16 @@ def check_watch_option(ctx: click.Context, param: click.Parameter, value: tuple[
 @click.option("--repeat", type=int, metavar="N",
               help="Run the command N times with {seed} replaced by 0..N-1: one replicate set (docs/statistics.md).")
 @click.option("--seeds", metavar="LIST", help="As --repeat, with these seeds (comma-separated).")
+@click.option("--replicate", "replicate_key", hidden=True, metavar="KEY",
+              help="Join this replicate set (a sweep's backend starting a trial with repeat:).")
 @store_option
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags: tuple[str, ...],
             group: str | None, prefix: str | None, kv: bool, regexes: tuple[str, ...], gates: tuple[str, ...],
             baseline: str | None, watch: tuple[str, ...], grace: float, quiet: bool, preflight: bool,
-            repeat: int | None, seeds: str | None, as_json: bool, command: tuple[str, ...]) -> int:
+            repeat: int | None, seeds: str | None, replicate_key: str | None, as_json: bool,
+            command: tuple[str, ...]) -> int:
     """Run COMMAND as a recorded run: gatebook run [OPTIONS] -- COMMAND [ARGS]...
 
     The command runs in its own process group with PYTHONUNBUFFERED=1; its output is
@@ -99,7 +102,7 @@ def run_cmd(name: str | None, parent: str | None, config_file: str | None, tags:
     opts = WrapOptions(argv=argv, name=name, parent=parent, config_file=config_file, tags=tags, group=group,
                        store=store_url_flag(), prefix=prefix or "", kv=kv, regexes=regexes,
                        echo=not quiet and not as_json, gates=gates, baseline=baseline, watch=watch,
-                       stop_grace=grace)
+                       stop_grace=grace, replicate=replicate_key)
     if seed_list is not None:
         repeated = run_repeated(opts, seed_list)
         if as_json:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from gatebook.errors import GatebookError
-from gatebook.sweep.plan import SWEEP_TAG, Plan, TrialState, fingerprint_of, trial_tag
+from gatebook.sweep.plan import PARAM_SOURCE, SWEEP_TAG, Plan, TrialState, fingerprint_of, trial_tag
 from gatebook.sweep.prune import median_decisions
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def trial_options(plan: Plan, state: TrialState, gpus: Sequence[int] | None = No
     return WrapOptions(argv=trial_argv(plan, state), name=f"{plan.name}-{state.name}", group=plan.name, tags=tags,
                        parent=baseline, gates=[g.name for g in plan.gates],
                        baseline=baseline if uses_baseline else None, store=plan.store_url, echo=False,
-                       cwd=str(plan.workdir),
+                       cwd=str(plan.workdir), replicate=state.replicate,  # the ledger's replicate column
                        env={"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus is not None else {})
 
 
@@ -80,6 +80,8 @@ def wrapper_argv(opts: Any) -> list[str]:
         cmd += ["--gate", gate]
     if opts.baseline:
         cmd += ["--baseline", opts.baseline]
+    if opts.replicate:
+        cmd += ["--replicate", opts.replicate]
     return cmd + ["--", *opts.argv]
 
 
@@ -231,6 +233,8 @@ class SweepRunner:
         return self.plan.trials
 
     def _start(self, state: TrialState, gpus: list[int] | None) -> None:
+        if self.plan.search is not None:  # a search's trial is asked now, when its slot is free
+            self.plan.search.fill(state)
         opts = trial_options(self.plan, state, gpus)
         state.gpus = gpus
         state.started_at = time.time()
@@ -249,6 +253,13 @@ class SweepRunner:
             state.status = "error"
             state.reason = str(doc.get("error") or "the trial's wrapper recorded no run")
         state.objective = self._objective_of(state.run_id)
+        if self.plan.search is not None:
+            self.plan.search.tell(state)
+        if state.run_id and (self.plan.search is not None or state.replicate is not None):
+            try:  # the params as the sweep gave them (a positional {seed} or {lr} is no --key value)
+                self.store.log_params(state.run_id, PARAM_SOURCE, dict(state.trial.params))
+            except Exception as exc:  # noqa: BLE001 - the run exists; the sweep goes on
+                self.say(f"warning: cannot record {state.name}'s params: {type(exc).__name__}: {exc}")
         detail = f" ({state.reason})" if state.reason and state.status not in ("finished",) else ""
         obj = f", {self.plan.objective} {state.objective:g}" if state.objective is not None else ""
         self.say(f"{self._counts_prefix()}{state.name} {state.status}{obj}{detail}")

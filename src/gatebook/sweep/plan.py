@@ -7,7 +7,10 @@ before anything starts; :mod:`gatebook.sweep.executor` then runs them.
 Trials are found again in the ledger by their tags: every trial run is in the group named after
 the sweep, tagged ``sweep`` and ``trial:<fingerprint>`` (a hash of the command and params), so a
 second ``gatebook sweep run`` skips what already finished or was stopped, runs again what was
-interrupted or lost, and runs failed trials again only with ``--retry-failed``.
+interrupted or lost, and runs failed trials again only with ``--retry-failed``. With ``repeat`` /
+``seeds`` each (trial, seed) is a trial of its own (``<trial>-s<seed>``, its fingerprint covers the
+seed) with the ledger's ``replicate`` key too; a ``search:`` sweep's trials come from
+:mod:`gatebook.sweep.search`, which replays the ledger's finished trials.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 from gatebook.errors import ConfigError, NotFoundError, UsageError
 from gatebook.project_config import _short
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 
 SWEEP_TAG = "sweep"
 TRIAL_TAG_PREFIX = "trial:"
+PARAM_SOURCE = "sweep"
+"""The params source under which a search's or a replicate set's trial records its params."""
 DONE = ("finished", "stopped")  # a trial in one of these states is not run again
 FAILED = ("failed",)  # run again only with --retry-failed; interrupted and lost trials always are
 _NAME_LIMIT = 80
@@ -51,6 +56,10 @@ class Trial:
     config_overrides: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     """Where this trial's config copy goes (sweeps with a ``config`` file only)."""
+    seed: int | None = None
+    """With ``repeat`` / ``seeds``: the seed (also ``params["seed"]``) of this run of its set."""
+    replicate: str | None = None
+    """With ``repeat`` / ``seeds``: the name of the replicate set (the trial's name without ``-s<seed>``)."""
 
 
 def expand_trials(sets: list[tuple[str | None, dict[str, Any]]], mode: str,
@@ -131,15 +140,19 @@ class TrialState:
     started_at: float = 0.0
     pruned: bool = False
     handle: Any = None  # the launcher's handle of the running trial (a thread, a Ray ObjectRef)
+    replicate: str | None = None  # the replicate set's key (repeat / seeds), the fingerprint without the seed
 
     @property
     def name(self) -> str:
         return str(self.trial.name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.trial.index, "name": self.name, "params": dict(self.trial.params),
-                "run_id": self.run_id, "status": self.status, "skipped": self.skipped,
-                "exit_code": self.exit_code, "objective": self.objective}
+        doc = {"index": self.trial.index, "name": self.name, "params": dict(self.trial.params),
+               "run_id": self.run_id, "status": self.status, "skipped": self.skipped,
+               "exit_code": self.exit_code, "objective": self.objective}
+        if self.replicate is not None:
+            doc.update(replicate=self.replicate, seed=self.trial.seed, set=self.trial.replicate)
+        return doc
 
 
 @dataclass
@@ -157,6 +170,7 @@ class Plan:
     prune: MedianPrune | None = None
     retry_failed: bool = False
     gpus_per_trial: int = 1  # how many of ``gpus`` each trial takes (resources.gpus, at least 1)
+    search: Any = None  # a search sweep's driver (gatebook.sweep.search.SearchDriver): fills and is told trials
 
     @property
     def name(self) -> str:
@@ -172,6 +186,18 @@ class Plan:
 
 def trial_tag(fingerprint: str) -> str:
     return f"{TRIAL_TAG_PREFIX}{fingerprint}"
+
+
+def replicate_of(run: RunRecord) -> str | None:
+    """The run's replicate set key (the ledger's ``replicate`` column)."""
+    return run.replicate
+
+
+def replicate_key(spec: Any, trial: Trial) -> str | None:
+    """The key of ``trial``'s replicate set: the fingerprint of its params without the seed."""
+    if trial.seed is None:
+        return None
+    return str(spec.fingerprint(replace(trial, params={k: v for k, v in trial.params.items() if k != "seed"})))
 
 
 def fingerprint_of(run: RunRecord) -> str | None:
@@ -258,6 +284,25 @@ def _check_commands(trials: Sequence[Any], workdir: Path, sweep_file: str) -> No
                          hint="check the command's first word, or give its path")
 
 
+def check_repeat(spec: Any, data: Mapping[str, Any], slots: list[str]) -> tuple[str, ...]:
+    """``repeat`` / ``seeds``: one of them, distinct seeds, ``{seed}`` in the command; ``("seed",)``
+    (a placeholder the sweep fills) when repeating."""
+    given = [k for k in ("repeat", "seeds") if data.get(k) is not None]
+    if not given:
+        return ()
+    if len(given) == 2:
+        raise SweepProblem(("seeds",), "give repeat (seeds 0..N-1) or seeds (a list), not both")
+    if spec.seeds is not None and (not spec.seeds or len(set(spec.seeds)) != len(spec.seeds)):
+        raise SweepProblem(("seeds",), f"give a non-empty list of distinct integer seeds, got {_short(spec.seeds)}")
+    if "seed" not in slots:
+        raise SweepProblem((given[0],), "the command has no {seed}: a repeated trial runs once per seed "
+                                        "with {seed} filled in", hint="add --seed {seed} (or similar) to the command")
+    if spec.search is not None:
+        raise SweepProblem((given[0],), "repeat with search is not supported yet: search one seed, then "
+                                        "repeat the best trials in a grid or list sweep")
+    return ("seed",)
+
+
 def parse_gpus(value: Any) -> list[int]:
     """GPU indexes from ``"0,1"``, ``[0, 1]`` or ``0`` (a sweep file's ``gpus:``, ``--gpus``);
     ValueError saying what is wrong: not integers >= 0, a GPU twice, an empty list."""
@@ -329,7 +374,12 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
         raise UsageError(f"--parallel must be at least 1, not {n_parallel}")
     gpu_list, per_trial, n_parallel = _gpu_share(spec, spec_path, gpus, n_parallel)
 
-    trials = list(spec.trials())
+    search = None
+    if spec.search is not None:
+        from gatebook.sweep.search import search_driver
+
+        search = search_driver(spec, pconf, parallel=n_parallel)  # a missing optuna: exit 2 here
+    trials = list(spec.trials()) if search is None else [search.example()]
     if not trials:
         raise ConfigError(f"{spec_path.name}: the sweep has no trials")
     if check_commands:
@@ -342,16 +392,21 @@ def plan_sweep(path: str | Path, *, store_flag: str | None = None, parallel: int
                 baseline = store.resolve_run(spec.baseline)
             except NotFoundError as exc:
                 raise NotFoundError(f"{spec_path.name}: baseline: {exc.message}", hint=exc.hint) from None
-        existing = latest_by_trial(sweep_runs(store, cast(str, spec.name)))  # set by load_spec
-        states = []
-        for trial in trials:
-            state = TrialState(trial=trial, fingerprint=spec.fingerprint(trial))
-            resume(state, existing.get(state.fingerprint), retry_failed=retry_failed)
-            states.append(state)
+        runs = sweep_runs(store, cast(str, spec.name))  # the name is set by load_spec
+        if search is not None:
+            states = search.plan(store, runs, retry_failed=retry_failed)
+        else:
+            existing = latest_by_trial(runs)
+            states = []
+            for trial in trials:
+                state = TrialState(trial=trial, fingerprint=spec.fingerprint(trial),
+                                   replicate=replicate_key(spec, trial))
+                resume(state, existing.get(state.fingerprint), retry_failed=retry_failed)
+                states.append(state)
     except BaseException:
         store.close()
         raise
     plan = Plan(spec=spec, spec_path=spec_path, workdir=workdir, store_url=proj.store_url, pconf=pconf,
                 gates=gates, baseline=baseline, parallel=n_parallel, gpus=gpu_list, trials=states, prune=prune,
-                retry_failed=retry_failed, gpus_per_trial=per_trial)
+                retry_failed=retry_failed, gpus_per_trial=per_trial, search=search)
     return plan, store

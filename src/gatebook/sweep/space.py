@@ -13,19 +13,22 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, field_validator
 
 from gatebook.project_config import _short
 
-__all__ = ["DIST_KINDS", "MAX_TRIALS", "NAME", "Dist", "GridValues", "RandomSpec", "SweepProblem", "canonical",
-           "format_value", "list_item", "name_value", "param_sets", "parse_dist"]
+__all__ = ["DIST_KINDS", "MAX_TRIALS", "NAME", "SAMPLERS", "Dist", "GridValues", "OptunaSpec", "RandomSpec",
+           "SearchSpec", "SweepProblem", "canonical", "format_value", "list_item", "name_value", "param_sets",
+           "parse_dist"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 """Sweep and trial names: safe as file names and run names."""
 MAX_TRIALS = 10_000
 DIST_KINDS = ("uniform", "loguniform", "int", "choice")
+SAMPLERS = ("tpe", "gp", "cmaes", "random")
+"""The Optuna samplers of ``search: {optuna: {sampler: ...}}``."""
 _ROUND_DIGITS = 6
 
 
@@ -201,6 +204,35 @@ class RandomSpec(BaseModel):
         if all(s is not None for s in sizes) and math.prod(sizes) < self.n:  # type: ignore[arg-type]
             raise SweepProblem(("random", "n"), f"the space has only {math.prod(sizes)} distinct points "  # type: ignore[arg-type]
                                                 f"for n={self.n}; lower n or widen the space")
+
+
+class OptunaSpec(BaseModel):
+    """``optuna: {sampler, n, seed}``: ``n`` trials asked of an Optuna sampler seeded with ``seed``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sampler: Literal["tpe", "gp", "cmaes", "random"] = "tpe"
+    n: int
+    seed: int | None = 0
+
+    @field_validator("n")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        return RandomSpec._positive(value)
+
+
+class SearchSpec(BaseModel):
+    """``search: {optuna: {...}, space: {...}}``: adaptive search over a space written as in ``random:``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    optuna: OptunaSpec
+    space: dict[str, Annotated[Dist, PlainValidator(parse_dist)]]
+
+    @field_validator("space")
+    @classmethod
+    def _non_empty(cls, value: dict[str, Dist]) -> dict[str, Dist]:
+        return RandomSpec._non_empty(value)
 
 
 def list_item(value: Any) -> dict[str, Any]:

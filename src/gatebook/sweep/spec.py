@@ -1,6 +1,6 @@
 """The sweep file (``sweep.yaml``): its model, loaded and validated through gatebook.config_io.
 
-Three forms of space, exactly one per file::
+Four forms of space, exactly one per file::
 
     name: lr-temp                       # default: the file's stem
     command: python train.py --lr {lr} --temperature {temperature}
@@ -24,6 +24,12 @@ Three forms of space, exactly one per file::
       seed: 0
       space: {lr: {loguniform: [1.0e-4, 1.0e-1]}, dropout: {uniform: [0.0, 0.5]},
               layers: {int: [2, 6]}, act: {choice: [relu, gelu]}, epochs: 10}
+
+    search:                             # adaptive (gatebook[optuna]): needs an objective
+      optuna: {sampler: tpe, n: 40, seed: 0}        # tpe | gp | cmaes | random
+      space: {lr: {loguniform: [1.0e-4, 1.0e-1]}, dropout: {uniform: [0.0, 0.5]}}
+
+    repeat: 3                           # or seeds: [0, 7, 42]: each trial once per seed, as {seed}
 
 ``command`` is a string or a list of strings (:mod:`gatebook.sweep.template`); ``{name}`` is
 the trial's name. With ``config: base.yaml`` (YAML or JSON, relative to the sweep file), params
@@ -56,11 +62,13 @@ from gatebook.config_io import MISSING, dotted_get, parse_yaml, write_config_cop
 from gatebook.errors import ConfigError
 from gatebook.placeholders import PARAM
 from gatebook.project_config import _short
-from gatebook.sweep.plan import Trial, expand_trials, parse_gpus
+from gatebook.sweep.plan import Trial, check_repeat, expand_trials, parse_gpus
 from gatebook.sweep.space import (
+    MAX_TRIALS,
     NAME,
     GridValues,
     RandomSpec,
+    SearchSpec,
     SweepProblem,
     canonical,
     format_value,
@@ -115,6 +123,9 @@ class SweepSpec(BaseModel):
     grid: dict[str, GridValues] | None = None
     variants: list[Annotated[Any, AfterValidator(list_item)]] | None = Field(default=None, alias="list")
     random: RandomSpec | None = None
+    search: SearchSpec | None = None
+    repeat: int | None = Field(default=None, ge=1)
+    seeds: list[int] | None = None
     baseline: str | None = Field(default=None, min_length=1)
     gates: list[str] = Field(default_factory=list)
     objective: str | None = Field(default=None, min_length=1)
@@ -174,8 +185,14 @@ class SweepSpec(BaseModel):
 
     @property
     def mode(self) -> str:
-        """``grid``, ``list`` or ``random``."""
-        return "grid" if self.grid is not None else "list" if self.variants is not None else "random"
+        """``grid``, ``list``, ``random`` or ``search``."""
+        return ("grid" if self.grid is not None else "list" if self.variants is not None else
+                "search" if self.search is not None else "random")
+
+    @property
+    def seed_list(self) -> list[int] | None:
+        """The seeds each trial runs with (``repeat: N`` is 0..N-1), None without repeats."""
+        return list(self.seeds) if self.seeds is not None else list(range(self.repeat)) if self.repeat else None
 
     @property
     def config_path(self) -> Path | None:
@@ -201,15 +218,24 @@ class SweepSpec(BaseModel):
         """
         if self._trials is None:
             self._trials = self._expand()
-        out = list(self._trials)
         if self.config is None:
-            return out
-        base = self.config_path
-        assert base is not None
-        folder = (Path(config_dir) if config_dir is not None
-                  else self._path.parent / ".gatebook" / "sweeps" / str(self.name) / "configs")
-        return [Trial(t.index, t.name, t.params, self.render(t.params, t.name, folder / f"{t.name}{base.suffix}"),
-                      t.config_overrides, folder / f"{t.name}{base.suffix}") for t in out]
+            return list(self._trials)
+        return [self.trial(t.index, t.name, t.params, seed=t.seed, replicate=t.replicate, config_dir=config_dir)
+                for t in self._trials]
+
+    def trial(self, index: int, name: str, params: Mapping[str, Any], *, seed: int | None = None,
+              replicate: str | None = None, config_dir: str | Path | None = None) -> Trial:
+        """One trial of ``params`` (a search's asked point, one seed of a replicate set), its
+        config copy (if any) in ``config_dir`` as :meth:`trials` places it."""
+        copy = None
+        if self.config is not None:
+            base = self.config_path
+            assert base is not None
+            folder = (Path(config_dir) if config_dir is not None
+                      else self._path.parent / ".gatebook" / "sweeps" / str(self.name) / "configs")
+            copy = folder / f"{name}{base.suffix}"
+        return Trial(index, name, dict(params), self.render(params, name, copy), self._overrides(params), copy,
+                     seed=seed, replicate=replicate)
 
     def render(self, params: Mapping[str, Any], name: str, config_path: str | Path | None = None) -> list[str]:
         """The command's argv with ``params``, ``{name}`` and ``{config}`` filled in."""
@@ -231,8 +257,18 @@ class SweepSpec(BaseModel):
         return write_config_copy(self.config_path, trial.config_overrides, trial.config_path)
 
     def _expand(self) -> list[Trial]:
+        if self.search is not None:  # asked one by one while the sweep runs (gatebook.sweep.search)
+            return []
         sets = param_sets(self.grid, self.variants, self.random)
-        return expand_trials(sets, self.mode, self.render, self._overrides)
+        seeds = self.seed_list
+        if seeds is None:
+            return expand_trials(sets, self.mode, self.render, self._overrides)
+        base = expand_trials(sets, self.mode, lambda params, name: [], lambda params: {})
+        if len(base) * len(seeds) > MAX_TRIALS:
+            raise SweepProblem(("repeat" if self.seeds is None else "seeds",),
+                               f"{len(base)} trials x {len(seeds)} seeds, more than {MAX_TRIALS} runs")
+        return [self.trial(i * len(seeds) + j, f"{t.name}-s{s}", {**t.params, "seed": s}, seed=s, replicate=t.name)
+                for i, t in enumerate(base) for j, s in enumerate(seeds)]
 
     def _overrides(self, params: Mapping[str, Any]) -> dict[str, Any]:
         if self._base_config is None:
@@ -318,9 +354,9 @@ def _model_at(loc: tuple[Any, ...]) -> Any:
 
 def _check(spec: SweepSpec, data: Mapping[str, Any], file: Path) -> None:
     """What the schema cannot say: one space, the command's placeholders, the config file."""
-    modes = [m for m in ("grid", "list", "random") if data.get(m) is not None]
+    modes = [m for m in ("grid", "list", "random", "search") if data.get(m) is not None]
     if len(modes) != 1:
-        raise SweepProblem((modes[1],) if modes else (), f"give exactly one of grid, list, random "
+        raise SweepProblem((modes[1],) if modes else (), f"give exactly one of grid, list, random, search "
                                                          f"(got {', '.join(modes) or 'none'})")
     if spec.name is None:
         spec.name = re.sub(r"[^A-Za-z0-9_.\-]+", "-", file.stem).lstrip("_.-") or "sweep"
@@ -358,19 +394,22 @@ def _check(spec: SweepSpec, data: Mapping[str, Any], file: Path) -> None:
         groups = [(("grid",), list(spec.grid))]
     elif spec.variants is not None:
         groups = [(("list", i), [k for k in item if k != "name"]) for i, item in enumerate(spec.variants)]
+    elif spec.search is not None:
+        groups = [(("search", "space"), list(spec.search.space))]
     else:
         assert spec.random is not None
         groups = [(("random", "space"), list(spec.random.space))]
     every = sorted({k for _, keys in groups for k in keys})
+    reserved = RESERVED + check_repeat(spec, data, slots)
     for loc, keys in groups:
         keys = list(keys)
         for key in keys:
-            if not PARAM.fullmatch(key) or key in RESERVED:
-                why = "is reserved (filled by the sweep)" if key in RESERVED else \
+            if not PARAM.fullmatch(key) or key in reserved:
+                why = "is reserved (filled by the sweep)" if key in reserved else \
                     "must start with a letter or '_' and hold letters, digits, '_', '.' or '-'"
                 raise SweepProblem(loc + (key,), f"param name {key!r} {why}")
         for slot in slots:
-            if slot not in RESERVED and slot not in keys:
+            if slot not in reserved and slot not in keys:
                 if mode == "list" and slot in every:
                     raise SweepProblem(loc, f"no value for {{{slot}}}, which the command uses")
                 raise SweepProblem(("command",), f"unknown placeholder {{{slot}}}: no such param in {mode} "
