@@ -42,7 +42,13 @@ def error_response(status: int, message: str, hint: str | None = None) -> Respon
     return json_response({"error": message, "hint": hint}, status)
 
 
+class Forbidden(UsageError):
+    """A request refused although well formed (403): a download the run's record no longer vouches for."""
+
+
 def status_of(exc: GatebookError) -> int:
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, AliasBusyError):
@@ -290,9 +296,11 @@ def promote(ctx: Context, request: Request, body: dict[str, Any]) -> Any:
 
 # -- wiring ------------------------------------------------------------------------------------
 
-def _guarded(fn: Callable[[], Any]) -> Response:
+def _guarded(fn: Callable[[], Any], answer: Callable[[Any], Response] = json_response) -> Response:
+    """``answer(fn())`` (a document as JSON by default); a GatebookError is its one-line JSON
+    error with its status, anything else a 500 with one line."""
     try:
-        return json_response(fn())
+        return answer(fn())
     except GatebookError as exc:
         return error_response(status_of(exc), exc.message, exc.hint)
     except Exception as exc:  # a bug: one line, no traceback
@@ -305,6 +313,17 @@ def read_endpoint(ctx: Context, fn: Endpoint) -> Callable[[Request], Any]:
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(_guarded, lambda: fn(ctx, request))
+
+    return endpoint
+
+
+def response_endpoint(ctx: Context, fn: Callable[[Context, Request], Response]) -> Callable[[Request], Any]:
+    """An endpoint whose function makes its own Response (a download, the event stream), with
+    the same errors as the JSON endpoints."""
+    async def endpoint(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(_guarded, lambda: fn(ctx, request), lambda response: response)
 
     return endpoint
 

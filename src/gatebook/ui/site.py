@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from gatebook.errors import GatebookError, NotFoundError, UsageError
+from gatebook.errors import GatebookError, NotFoundError
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -113,6 +113,7 @@ def artifact(ctx: Context, request: Request) -> Response:
 
     from gatebook.artifacts import file_sha256, list_artifacts, on_disk
     from gatebook.liveness import resolve_current
+    from gatebook.ui.api import Forbidden
 
     store = ctx.store()
     rec = resolve_current(store, request.path_params["ref"])
@@ -134,29 +135,6 @@ def artifact(ctx: Context, request: Request) -> Response:
     return FileResponse(path, media_type="application/octet-stream", filename=os.path.basename(path))
 
 
-class Forbidden(UsageError):
-    """A download refused (403)."""
-
-
-def download_endpoint(ctx: Context, fn: Callable[[Context, Request], Response]) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        from gatebook.ui.api import error_response, status_of
-
-        def answer() -> Response:
-            try:
-                return fn(ctx, request)
-            except Forbidden as exc:
-                return error_response(403, exc.message, exc.hint)
-            except GatebookError as exc:
-                return error_response(status_of(exc), exc.message, exc.hint)
-
-        return await run_in_threadpool(answer)
-
-    return endpoint
-
-
 def palette(request: Request) -> Response:
     """The tier, status and delta colours (gatebook.render.styles via the report's palette)."""
     from starlette.responses import Response
@@ -173,35 +151,23 @@ def favicon(request: Request) -> Response:
     return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
-def stream_endpoint(ctx: Context) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        from gatebook.ui.api import error_response, status_of
-        from gatebook.ui.stream import stream
-
-        try:
-            return await run_in_threadpool(stream, ctx, request)  # type: ignore[no-any-return]
-        except GatebookError as exc:
-            return error_response(status_of(exc), exc.message, exc.hint)
-
-    return endpoint
-
-
 def routes(ctx: Context) -> list[Any]:
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    from gatebook.ui.api import response_endpoint
+    from gatebook.ui.stream import stream
+
     return [
         Route("/", html_endpoint(ctx, runs_page), methods=["GET"]),
         Route("/runs/{ref}", html_endpoint(ctx, run_page), methods=["GET"]),
-        Route("/runs/{ref}/patch", download_endpoint(ctx, patch), methods=["GET"]),
-        Route("/runs/{ref}/artifacts/{n:int}", download_endpoint(ctx, artifact), methods=["GET"]),
+        Route("/runs/{ref}/patch", response_endpoint(ctx, patch), methods=["GET"]),
+        Route("/runs/{ref}/artifacts/{n:int}", response_endpoint(ctx, artifact), methods=["GET"]),
         Route("/compare", html_endpoint(ctx, compare_page), methods=["GET"]),
         Route("/sweeps", html_endpoint(ctx, sweeps_page), methods=["GET"]),
         Route("/sweeps/{name}", html_endpoint(ctx, sweep_page), methods=["GET"]),
         Route("/aliases", html_endpoint(ctx, aliases_page), methods=["GET"]),
-        Route("/api/stream", stream_endpoint(ctx), methods=["GET"]),
+        Route("/api/stream", response_endpoint(ctx, stream), methods=["GET"]),
         Route("/static/palette.css", palette, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
