@@ -60,6 +60,30 @@ def attach(name: str | None = None, *, config: Any = None, tags: Sequence[str] =
     return run
 
 
+class RunHolder:
+    """What every hook holds: the run it records into, attached on first use (:func:`attach`),
+    and again should it have been closed. A hook class takes it as its first base and calls
+    :meth:`_hold` from its ``__init__``."""
+
+    _name: str | None
+    _init: dict[str, Any]
+    _run: Run | None
+
+    def _hold(self, name: str | None, *, config: Any, tags: Sequence[str], group: str | None,
+              parent: str | None) -> None:
+        self._name = name
+        self._init = {"config": config, "tags": tags, "group": group, "parent": parent}
+        self._run = None
+
+    @property
+    def run(self) -> Run:
+        """The gatebook run (created or attached on first use)."""
+        run = self._run
+        if run is None or run._closed:
+            run = self._run = attach(self._name, **self._init)
+        return run
+
+
 def is_open(run: Run | None) -> bool:
     return run is not None and not run._closed
 

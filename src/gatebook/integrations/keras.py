@@ -25,12 +25,9 @@ before Keras is imported). ``keras`` is imported when the class is first used
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from gatebook.integrations._common import StopCheck, attach, require
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gatebook.run_handle import Run
+from gatebook.integrations._common import RunHolder, StopCheck, require
 
 __all__ = ["GatebookCallback"]  # noqa: F822 - built on first use by __getattr__
 
@@ -45,7 +42,7 @@ def __getattr__(name: str) -> Any:
 def _callback_class() -> type:
     keras = require(("keras",), "keras", "gatebook.integrations.keras")
 
-    class GatebookCallback(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+    class GatebookCallback(RunHolder, keras.callbacks.Callback):  # type: ignore[misc,name-defined]
         """A Keras callback writing to the gatebook ledger (see the module docstring).
 
         Args:
@@ -58,21 +55,12 @@ def _callback_class() -> type:
                      group: str | None = None, parent: str | None = None, log_batches: bool = False,
                      batch_every: int = 1) -> None:
             super().__init__()
-            self._name = name
-            self._init: dict[str, Any] = {"config": config, "tags": tags, "group": group, "parent": parent}
+            self._hold(name, config=config, tags=tags, group=group, parent=parent)
             self._log_batches = log_batches
             self._batch_every = max(1, int(batch_every))
             self._check = StopCheck("Keras")
-            self._run: Run | None = None
             self._batches = 0  # batches seen over the whole fit (the step axis with log_batches)
 
-        @property
-        def run(self) -> Run:
-            """The gatebook run (created or attached on first use)."""
-            run = self._run
-            if run is None or run._closed:
-                run = self._run = attach(self._name, **self._init)
-            return run
 
         def on_train_begin(self, logs: Any = None) -> None:
             run = self._check.bind(self.run)
@@ -89,9 +77,7 @@ def _callback_class() -> type:
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             if logs:
-                run = self._run
-                if run is None or run._closed:
-                    run = self.run
+                run = self.run
                 if self._log_batches:
                     run.log({**logs, "epoch": epoch + 1}, self._batches)
                 else:

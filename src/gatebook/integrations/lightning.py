@@ -36,7 +36,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from gatebook.integrations._common import StopCheck, attach, end, is_open, require
+from gatebook.integrations._common import RunHolder, StopCheck, attach, end, is_open, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatebook.run_handle import Run
@@ -67,7 +67,7 @@ def _classes() -> dict[str, type]:
     rank_zero_only: Callable[[Any], Any] = importlib.import_module(
         f"{packages[0].__name__}.utilities.rank_zero").rank_zero_only
 
-    class GatebookLogger(*logger_bases):  # type: ignore[misc]
+    class GatebookLogger(RunHolder, *logger_bases):  # type: ignore[misc]
         """A Lightning logger writing to the gatebook ledger (see the module docstring).
 
         Args:
@@ -79,19 +79,10 @@ def _classes() -> dict[str, type]:
         def __init__(self, name: str | None = None, *, config: Any = None, tags: Sequence[str] = (),
                      group: str | None = None, parent: str | None = None, checkpoints: bool = True) -> None:
             super().__init__()
-            self._name = name
-            self._init: dict[str, Any] = {"config": config, "tags": tags, "group": group, "parent": parent}
+            self._hold(name, config=config, tags=tags, group=group, parent=parent)
             self._checkpoints = checkpoints
-            self._run: Run | None = None
             self._seen: set[str] = set()
 
-        @property
-        def run(self) -> Run:
-            """The gatebook run (created or attached on first use)."""
-            run = self._run
-            if run is None or run._closed:
-                run = self._run = attach(self._name, **self._init)
-            return run
 
         @property
         def experiment(self) -> Run:
@@ -117,9 +108,7 @@ def _classes() -> dict[str, type]:
 
         @rank_zero_only
         def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-            run = self._run
-            if run is None or run._closed:
-                run = self.run
+            run = self.run
             run.log(metrics, step)
 
         def after_save_checkpoint(self, checkpoint_callback: Any) -> None:

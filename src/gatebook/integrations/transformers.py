@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from gatebook.integrations._common import StopCheck, attach, require
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gatebook.run_handle import Run
+from gatebook.integrations._common import RunHolder, StopCheck, require
 
 __all__ = ["GatebookCallback"]  # noqa: F822 - built on first use by __getattr__
 
@@ -48,7 +45,7 @@ def __getattr__(name: str) -> Any:
 def _callback_class() -> type:
     callbacks = require(("transformers.trainer_callback",), "transformers", "gatebook.integrations.transformers")
 
-    class GatebookCallback(callbacks.TrainerCallback):  # type: ignore[misc,name-defined]
+    class GatebookCallback(RunHolder, callbacks.TrainerCallback):  # type: ignore[misc,name-defined]
         """A ``TrainerCallback`` writing to the gatebook ledger (see the module docstring).
 
         Args:
@@ -61,22 +58,13 @@ def _callback_class() -> type:
         def __init__(self, name: str | None = None, *, config: Any = None, tags: Sequence[str] = (),
                      group: str | None = None, parent: str | None = None, checkpoints: bool = True,
                      save_on_stop: bool = True) -> None:
-            self._name = name
-            self._init: dict[str, Any] = {"config": config, "tags": tags, "group": group, "parent": parent}
+            self._hold(name, config=config, tags=tags, group=group, parent=parent)
             self._checkpoints = checkpoints
             self._save_on_stop = save_on_stop
             self._check = StopCheck("Trainer")
-            self._run: Run | None = None
             self._last_log: tuple[int, Any] = (-1, ())
             self._stop_saved = False
 
-        @property
-        def run(self) -> Run:
-            """The gatebook run (created or attached on first use)."""
-            run = self._run
-            if run is None or run._closed:
-                run = self._run = attach(self._name, **self._init)
-            return run
 
         def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
             run = self._check.bind(self.run)
@@ -90,9 +78,7 @@ def _callback_class() -> type:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             if logs and state.is_world_process_zero:
-                run = self._run
-                if run is None or run._closed:
-                    run = self.run
+                run = self.run
                 run.log(logs, state.global_step)
                 self._last_log = (state.global_step, logs)
 
