@@ -131,7 +131,7 @@ def runs_page(view: Any, *, read_only: bool) -> str:
                  f'<td class="name">{link(run_href(r["id"]), r["name"] or r["id"])}</td>',
                  f'<td class="id">{esc(r["id"])}</td>',
                  f'<td class="st">{badge_status(r["status"], r.get("reason"))} '
-                 f'{badge_tier(row["verdict"], "the final verdict of its live gates") if row["verdict"] else ""}</td>',
+                 f'{tier_span(row["verdict"], "the final verdict of its live gates") if row["verdict"] else ""}</td>',
                  f'<td class="r" title="{esc(r["created_at"])}">{esc(r["created_ago"])}</td>',
                  f'<td class="r">{esc(r["duration_text"])}</td>',
                  f"<td>{esc(r['group'] or '')}</td>",
@@ -163,10 +163,6 @@ def runs_page(view: Any, *, read_only: bool) -> str:
 def badge_status(status: str, reason: str | None = None) -> str:
     tip = f' title="{esc(reason)}"' if reason else ""
     return f'<span class="badge status status-{esc(status)}"{tip}>{esc(status)}</span>'
-
-
-def badge_tier(tier: str | None, title: str | None = None) -> str:
-    return tier_span(tier, title)
 
 
 
@@ -224,7 +220,7 @@ def aliases_page(aliases: Mapping[str, Any], log: Mapping[str, Any], *, read_onl
         prev = e.get("from") or {}
         rows.append(f'<tr><td>{esc(e.get("time"))}</td><td>@{esc(e.get("alias"))}</td><td>{esc(e.get("action"))}</td>'
                     f'<td>{link(run_href(run["id"]), run.get("name") or run["id"]) if run.get("id") else ""}</td>'
-                    f'<td>{esc(prev.get("name") or prev.get("id") or "")}</td><td>{badge_tier(e.get("verdict"))}</td>'
+                    f'<td>{esc(prev.get("name") or prev.get("id") or "")}</td><td>{tier_span(e.get("verdict"))}</td>'
                     f'<td>{esc(e.get("by") or "")}</td><td>{esc(e.get("reason") or "")}</td></tr>')
     trail = ('<table class="grid" id="alias-log"><thead><tr><th>when</th><th>alias</th><th>action</th><th>run</th>'
              '<th>from</th><th>verdict</th><th>by</th><th>reason</th></tr></thead>'

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from gatebook.render.html import LINE_COLOURS, compare_html, esc, verdict_html
-from gatebook.ui.html import badge_status, badge_tier, fmt, kv_table, layout, link, run_href, section
+from gatebook.render.html import LINE_COLOURS, compare_html, esc, tier_span, verdict_html
+from gatebook.ui.html import badge_status, fmt, kv_table, layout, link, run_href, section
 
 TIMELINE_KINDS = ("status", "gate", "stop", "verdict", "exception")
 
@@ -24,7 +24,7 @@ def run_page(view: Any, *, read_only: bool) -> str:
     rid = doc["id"]
     head = (f'<h1><span id="run-name">{esc(doc["name"] or rid)}</span> '
             f'<span id="status">{badge_status(doc["status"], doc["reason"])}</span> '
-            f'{badge_tier(view.verdict) if view.verdict else ""}</h1>'
+            f'{tier_span(view.verdict) if view.verdict else ""}</h1>'
             f'<p class="muted">{esc(rid)} · started {esc(doc["created_at"])}'
             f'{" · " + esc(view.duration_text) if view.duration_text else ""}'
             f'{" · exit " + esc(doc["exit_code"]) if doc["exit_code"] is not None else ""}</p>')
@@ -91,7 +91,7 @@ def timeline_item(e: Mapping[str, Any]) -> str:
     from gatebook.render.text import event_text
 
     data = e.get("data") or {}
-    badge = (badge_tier(data.get("tier") or data.get("verdict")) if e["kind"] in ("gate", "verdict")
+    badge = (tier_span(data.get("tier") or data.get("verdict")) if e["kind"] in ("gate", "verdict")
              else badge_status(str(data.get("status"))) if e["kind"] == "status" else "")
     return (f'<li data-kind="{esc(e["kind"])}"><time>{esc((e.get("ts") or "")[11:19])}</time> {badge} '
             f"{esc(event_text(e))}</li>")

@@ -101,7 +101,8 @@ class LedgerWatch:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.since = time.time() - 1.0
-        self.seen: dict[str, str] = {r.id: r.status.value for r in self._watched()}
+        self.seen: dict[str, str] = {}
+        self.seen = {r.id: r.status.value for r in self._watched()}
 
     def _watched(self) -> list[RunRecord]:
         from gatebook.liveness import current
@@ -110,7 +111,7 @@ class LedgerWatch:
         running = self.store.list_runs(RunQuery(statuses=("running",)))
         recent = self.store.list_runs(RunQuery(since=self.since))
         both = {r.id: r for r in [*running, *recent]}
-        watched = set(getattr(self, "seen", {}))
+        watched = set(self.seen)
         if watched - set(both):  # runs seen running that are not running any more
             both.update({r.id: r for r in self.store.list_runs(RunQuery(ids=tuple(watched - set(both))))})
         return current(self.store, list(both.values()))
