@@ -111,3 +111,14 @@ def ls_row(run: RunRecord) -> dict[str, Any]:
         "parent_id": run.parent_id, "group": run.group, "tags": list(run.tags), "reason": run.reason,
         "command": list(run.command), "replicate": run.replicate,
     }
+
+
+def add_note(store: Store, ref: str, text: str) -> tuple[RunRecord, dict[str, Any]]:
+    """Attach ``text`` to the run ``ref`` names, now: the run and the ``note --json`` document
+    ``{"id", "note", "ts"}`` (``gatebook note`` and the dashboard's note button)."""
+    import time
+
+    rec = store.resolve_run(ref)
+    now = time.time()
+    store.add_note(rec.id, text, now)
+    return rec, {"id": rec.id, "note": text, "ts": now}

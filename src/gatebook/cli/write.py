@@ -55,12 +55,11 @@ def note_cmd(run: str, text: tuple[str, ...], as_json: bool) -> int:
     body = " ".join(text).strip()
     if not body:
         raise UsageError("the note is empty", hint='give the text: gatebook note RUN "..."')
-    store = open_ledger()
-    rec = store.resolve_run(run)
-    now = time.time()
-    store.add_note(rec.id, body, now)
+    from gatebook.views import add_note
+
+    rec, doc = add_note(open_ledger(), run, body)
     if as_json:
-        emit_json({"id": rec.id, "note": body, "ts": now})
+        emit_json(doc)
     else:
         click.echo(f"gatebook: note added to {rec.label}")
     return 0

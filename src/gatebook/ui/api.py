@@ -8,7 +8,6 @@ anything else a 500 with one line, never a traceback. See docs/ui.md.
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from gatebook.errors import AliasBusyError, GatebookError, NotFoundError, StoreError, UsageError
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
     from gatebook.analysis.compare import Comparison
     from gatebook.records import RunRecord
-    from gatebook.store.base import RunQuery, Store
+    from gatebook.store.base import RunQuery
     from gatebook.ui.app import Context
 
 Endpoint = Callable[["Context", "Request"], Any]
@@ -264,13 +263,11 @@ def stop(ctx: Context, request: Request, body: dict[str, Any]) -> Any:
 
 def note(ctx: Context, request: Request, body: dict[str, Any]) -> Any:
     """``gatebook note REF TEXT --json``: body ``{"text": ...}``."""
+    from gatebook.views import add_note
+
     text = _text(body, "text", required=True)
     assert text is not None
-    store: Store = ctx.store()
-    rec = store.resolve_run(request.path_params["ref"])
-    now = time.time()
-    store.add_note(rec.id, text, now)
-    return {"id": rec.id, "note": text, "ts": now}
+    return add_note(ctx.store(), request.path_params["ref"], text)[1]
 
 
 def promote(ctx: Context, request: Request, body: dict[str, Any]) -> Any:
